@@ -1,0 +1,94 @@
+// Decode any supported upload to planar PCM, feeding the codec in chunks so progress reflects
+// bytes actually decoded and cancellation is honoured between chunks.
+// Codecs are MIT/BSD WASM builds from the @audio/* family; AAC (FAAD2) is GPL and optional: see README.
+import { AudioError } from "./errors";
+import type { PcmAudio } from "./pcm";
+import { sniffFormat, type AudioFormat } from "./sniff";
+import { decodeWav } from "./wav";
+import { throwIfAborted, type WorkContext } from "../core/work";
+
+interface Decoded { channelData: Float32Array[]; sampleRate: number }
+interface ChunkDecoder {
+  decode(chunk: Uint8Array): Decoded | Promise<Decoded>;
+  flush?(): Decoded | Promise<Decoded>;
+  free(): void;
+}
+
+const CHUNK = 256 * 1024;
+
+async function openDecoder(format: Exclude<AudioFormat, "wav">): Promise<ChunkDecoder> {
+  switch (format) {
+    case "mp3": return (await import("@audio/decode-mp3")).decoder();
+    case "flac":
+    case "ogg-flac": return (await import("@audio/decode-flac")).decoder();
+    case "ogg-vorbis": return (await import("@audio/decode-vorbis")).decoder();
+    case "ogg-opus": return (await import("@audio/decode-opus")).decoder();
+    case "mp4":
+    case "aac": {
+      try {
+        const mod = format === "mp4" ? await import("@audio/decode-mp4") : await import("@audio/decode-aac");
+        return (await mod.decoder()) as ChunkDecoder;
+      } catch (e) {
+        if (e instanceof AudioError) throw e;
+        throw new AudioError("unsupported_codec", "M4A/AAC decoding is not installed (the optional GPL @audio/decode-aac package was omitted)");
+      }
+    }
+  }
+}
+
+export const SUPPORTED_FORMATS = "WAV, MP3, FLAC, Ogg Vorbis, Opus, M4A/AAC";
+
+export async function decodeAudio(bytes: Uint8Array, ctx?: WorkContext): Promise<PcmAudio> {
+  if (bytes.length === 0) throw new AudioError("empty", "the file is empty (0 bytes)");
+  const format = sniffFormat(bytes);
+  if (!format) throw new AudioError("unsupported_format", `not a recognised audio file; supported formats: ${SUPPORTED_FORMATS}`);
+  if (format === "wav") {
+    const pcm = decodeWav(bytes);
+    ctx?.progress(1);
+    return checked(pcm, format);
+  }
+  const dec = await openDecoder(format);
+  const parts: Decoded[] = [];
+  try {
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      if (ctx) throwIfAborted(ctx.signal);
+      parts.push(await dec.decode(bytes.subarray(at, at + CHUNK)));
+      ctx?.progress(Math.min(1, (at + CHUNK) / bytes.length), `decoded ${Math.min(bytes.length, at + CHUNK) >> 10} of ${bytes.length >> 10} KiB`);
+      // Yield so a long decode never starves the server's event loop (progress, other requests).
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    if (dec.flush) parts.push(await dec.flush());
+  } catch (e) {
+    if (e instanceof AudioError || (e as Error)?.name === "CancelledError") throw e;
+    throw new AudioError("corrupt", `the ${label(format)} data could not be decoded: ${(e as Error)?.message ?? e}`);
+  } finally {
+    dec.free();
+  }
+  return checked(join(parts), format);
+}
+
+function label(f: AudioFormat): string {
+  return { wav: "WAV", mp3: "MP3", flac: "FLAC", "ogg-flac": "Ogg FLAC", "ogg-vorbis": "Ogg Vorbis", "ogg-opus": "Opus", mp4: "M4A", aac: "AAC" }[f];
+}
+
+function join(parts: Decoded[]): PcmAudio {
+  const withAudio = parts.filter((p) => p && p.channelData?.length && p.channelData[0]!.length);
+  const sampleRate = withAudio[0]?.sampleRate ?? parts.find((p) => p?.sampleRate)?.sampleRate ?? 0;
+  const nch = Math.max(0, ...withAudio.map((p) => p.channelData.length));
+  const total = withAudio.reduce((s, p) => s + p.channelData[0]!.length, 0);
+  const channels = Array.from({ length: nch }, () => new Float32Array(total));
+  let at = 0;
+  for (const p of withAudio) {
+    for (let c = 0; c < nch; c++) channels[c]!.set(p.channelData[Math.min(c, p.channelData.length - 1)]!, at);
+    at += p.channelData[0]!.length;
+  }
+  return { sampleRate, channels };
+}
+
+function checked(pcm: PcmAudio, format: AudioFormat): PcmAudio {
+  if (!pcm.channels.length || !pcm.channels[0]!.length) {
+    throw new AudioError("corrupt", `the ${label(format)} file contains no decodable audio`);
+  }
+  if (!(pcm.sampleRate > 0)) throw new AudioError("corrupt", `the ${label(format)} file has no valid sample rate`);
+  return pcm;
+}
