@@ -1,0 +1,46 @@
+// Node/Bun side of the Whisper core: file-system model preparation and loading.
+// The core (everything else in src/whisper) takes bytes and the onnxruntime module by injection.
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { deriveWhisperAssets } from "./derive.ts";
+
+export const WHISPER_DIR_NAME = "whisper-tiny.en";
+const FILES = ["logmel.onnx", "encoder.onnx", "decoder.onnx", "decoder-attn.onnx", "tokenizer.json", "config.json"] as const;
+/** Bump when derive.ts changes what it writes. */
+const DERIVE_VERSION = 1;
+
+export function shippedWhisperModelPath(): string {
+  const require = createRequire(import.meta.url);
+  return join(require.resolve("speech-transcriber/package.json").replace(/package\.json$/, ""), "dist/model/whisper_cpu_int8_0_model.onnx");
+}
+
+/**
+ * Derives models/whisper-tiny.en/{logmel,encoder,decoder,decoder-attn}.onnx + tokenizer.json + config.json
+ * from the shipped all-in-one graph. Idempotent: a stamp file records the source size/mtime and the
+ * derive version, so a second call is a few stat() calls. Writes via temp files + rename.
+ */
+export function ensureWhisperModel(modelsDir: string, sourcePath = shippedWhisperModelPath()): string {
+  const dir = join(modelsDir, WHISPER_DIR_NAME);
+  const stampPath = join(dir, "derived.json");
+  const st = statSync(sourcePath);
+  const stamp = JSON.stringify({ version: DERIVE_VERSION, source: sourcePath, size: st.size, mtimeMs: Math.floor(st.mtimeMs) });
+  if (existsSync(stampPath) && FILES.every((f) => existsSync(join(dir, f)))) {
+    if (readFileSync(stampPath, "utf8") === stamp) return dir;
+  }
+  mkdirSync(dir, { recursive: true });
+  const a = deriveWhisperAssets(new Uint8Array(readFileSync(sourcePath)));
+  const put = (name: string, data: Uint8Array | string) => {
+    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+    writeFileSync(tmp, data);
+    renameSync(tmp, join(dir, name));
+  };
+  put("logmel.onnx", a.logmel);
+  put("encoder.onnx", a.encoder);
+  put("decoder.onnx", a.decoder);
+  put("decoder-attn.onnx", a.decoderAttn);
+  put("tokenizer.json", JSON.stringify(a.tokenizer));
+  put("config.json", JSON.stringify(a.config, null, 1));
+  put("derived.json", stamp);
+  return dir;
+}
