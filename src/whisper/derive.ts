@@ -8,7 +8,7 @@
 //   tokenizer.json the byte-level BPE vocabulary from the BpeDecoder node's attributes
 // Works on the protobuf wire format directly: tensor payloads are copied as opaque bytes.
 // Pure: bytes in, bytes out (no fs), so the same code could run in a browser.
-import * as W from "./onnx-wire.ts";
+import * as W from "./onnx-wire";
 
 export interface DerivedWhisperAssets {
   logmel: Uint8Array;

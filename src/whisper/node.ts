@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { deriveWhisperAssets } from "./derive.ts";
+import { deriveWhisperAssets } from "./derive";
 
 export const WHISPER_DIR_NAME = "whisper-tiny.en";
 const FILES = ["logmel.onnx", "encoder.onnx", "decoder.onnx", "decoder-attn.onnx", "tokenizer.json", "config.json"] as const;

@@ -1,0 +1,45 @@
+// The audio API later stages consume: bytes in, PCM at the rate and channel count a model wants.
+// Pure TypeScript + WASM, so the browser worker uses exactly this too.
+import { decodeAudio, SUPPORTED_FORMATS } from "./decode";
+import { AudioError } from "./errors";
+import { durationOf, toMono, type PcmAudio } from "./pcm";
+import { resample } from "./resample";
+import { sniffFormat, type AudioFormat } from "./sniff";
+import { decodeWav } from "./wav";
+import type { WorkContext } from "../core/work";
+
+export { decodeAudio, resample, durationOf, toMono, AudioError, sniffFormat };
+export type { PcmAudio, AudioFormat };
+export { encodeWav, decodeWav } from "./wav";
+
+export interface PrepareOptions {
+  /** Resample to this rate (default: keep the file's rate). */
+  sampleRate?: number;
+  /** Average the channels into one. */
+  mono?: boolean;
+}
+
+/** Decode, then downmix/resample; decoding is the first 60% of the reported progress. */
+export async function prepareAudio(bytes: Uint8Array, opts: PrepareOptions, ctx: WorkContext): Promise<PcmAudio> {
+  const decoded = await decodeAudio(bytes, { signal: ctx.signal, progress: (f, m) => ctx.progress(0.6 * f, m && `decoding: ${m}`) });
+  let pcm = opts.mono && decoded.channels.length > 1 ? { sampleRate: decoded.sampleRate, channels: [toMono(decoded)] } : decoded;
+  if (opts.sampleRate && opts.sampleRate !== pcm.sampleRate) {
+    const from = pcm.sampleRate;
+    pcm = await resample(pcm, opts.sampleRate, { signal: ctx.signal, progress: (f) => ctx.progress(0.6 + 0.4 * f, `resampling ${from} Hz to ${opts.sampleRate} Hz`) });
+  }
+  ctx.progress(1, `audio ready: ${durationOf(pcm).toFixed(1)} s at ${pcm.sampleRate} Hz`);
+  return pcm;
+}
+
+/**
+ * Cheap check that an upload is audio we can decode, done before a job is accepted:
+ * sniff the container, and decode the head of compressed files to see real samples.
+ */
+export async function probeAudio(bytes: Uint8Array): Promise<AudioFormat> {
+  if (bytes.length === 0) throw new AudioError("empty", "the file is empty (0 bytes)");
+  const format = sniffFormat(bytes);
+  if (!format) throw new AudioError("unsupported_format", `not a recognised audio file; supported formats: ${SUPPORTED_FORMATS}`);
+  if (format === "wav") decodeWav(bytes);
+  else if (format !== "mp4") await decodeAudio(bytes.subarray(0, Math.min(bytes.length, 256 * 1024)));
+  return format;
+}

@@ -1,0 +1,68 @@
+// Server configuration: defaults, overridden by environment variables, overridden by CLI flags.
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  modelsDir: string;
+  /** How long a finished job and its files are kept. */
+  retentionMs: number;
+  maxUploadBytes: number;
+  concurrency: number;
+  corsOrigin: string;
+  /** Directory of the web UI (served at /). */
+  webDir: string;
+}
+
+interface Option { flag: string; env: string; key: keyof Config; parse: (v: string) => unknown; help: string }
+
+const num = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`not a non-negative number: ${v}`);
+  return n;
+};
+
+export const OPTIONS: Option[] = [
+  { flag: "--host", env: "STEMSCRIBE_HOST", key: "host", parse: String, help: "interface to listen on (default 0.0.0.0)" },
+  { flag: "--port", env: "STEMSCRIBE_PORT", key: "port", parse: num, help: "port; 0 picks a free one (default 9004)" },
+  { flag: "--data-dir", env: "STEMSCRIBE_DATA_DIR", key: "dataDir", parse: String, help: "uploads and results (default ./data)" },
+  { flag: "--models-dir", env: "STEMSCRIBE_MODELS_DIR", key: "modelsDir", parse: String, help: "derived model files (default ./models)" },
+  { flag: "--retention", env: "STEMSCRIBE_RETENTION_S", key: "retentionMs", parse: (v) => num(v) * 1000, help: "seconds a finished job and its files are kept (default 300)" },
+  { flag: "--max-upload-mb", env: "STEMSCRIBE_MAX_UPLOAD_MB", key: "maxUploadBytes", parse: (v) => Math.floor(num(v) * 1024 * 1024), help: "largest accepted upload in MiB (default 200)" },
+  { flag: "--concurrency", env: "STEMSCRIBE_CONCURRENCY", key: "concurrency", parse: (v) => Math.max(1, Math.floor(num(v))), help: "jobs processed at once (default 1)" },
+  { flag: "--cors-origin", env: "STEMSCRIBE_CORS_ORIGIN", key: "corsOrigin", parse: String, help: "Access-Control-Allow-Origin value (default *)" },
+  { flag: "--web-dir", env: "STEMSCRIBE_WEB_DIR", key: "webDir", parse: String, help: "static web UI directory (default ./web)" },
+];
+
+export const DEFAULTS: Config = {
+  host: "0.0.0.0",
+  port: 9004,
+  dataDir: "./data",
+  modelsDir: "./models",
+  retentionMs: 300_000,
+  maxUploadBytes: 200 * 1024 * 1024,
+  concurrency: 1,
+  corsOrigin: "*",
+  webDir: "./web",
+};
+
+export function loadConfig(argv: string[] = [], env: Record<string, string | undefined> = {}): Config {
+  const cfg: Record<string, unknown> = { ...DEFAULTS };
+  for (const o of OPTIONS) if (env[o.env] !== undefined && env[o.env] !== "") cfg[o.key] = o.parse(env[o.env]!);
+  if (env.PORT && env.STEMSCRIBE_PORT === undefined) cfg.port = num(env.PORT);
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
+    if (flag === "--help" || flag === "-h") throw new HelpRequested();
+    const o = OPTIONS.find((x) => x.flag === flag);
+    if (!o) throw new Error(`unknown option ${flag} (see --help)`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    cfg[o.key] = o.parse(value);
+  }
+  return cfg as unknown as Config;
+}
+
+export class HelpRequested extends Error {}
+
+export function usage(): string {
+  return ["usage: bun src/server.ts [options]", "", ...OPTIONS.map((o) => `  ${(o.flag + " <v>").padEnd(22)} ${o.env.padEnd(26)} ${o.help}`)].join("\n");
+}

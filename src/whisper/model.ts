@@ -1,0 +1,99 @@
+// Loads the derived Whisper sessions once; the result is shared by concurrent transcribe() calls.
+// The onnxruntime module (onnxruntime-node or onnxruntime-web) and the model bytes/paths are
+// injected, so this file has no fs and no Bun/DOM dependency.
+import type { WhisperConfigFile, WhisperVocabFile } from "./derive";
+import { WhisperTokenizer } from "./tokenizer";
+
+/** The part of the onnxruntime API we use (satisfied by onnxruntime-node and onnxruntime-web). */
+export interface OrtModule {
+  InferenceSession: { create(model: any, options?: any): Promise<OrtSession> };
+  Tensor: new (type: any, data: any, dims: readonly number[]) => OrtTensor;
+}
+export interface OrtTensor {
+  readonly dims: readonly number[];
+  readonly type: string;
+  readonly data: any;
+  dispose?(): void;
+}
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>, fetches?: readonly string[] | Record<string, any>, options?: any): Promise<Record<string, OrtTensor>>;
+  release?(): Promise<void>;
+}
+
+/** A model file: a path (onnxruntime-node) / URL (onnxruntime-web) or its bytes. */
+export type ModelSource = string | Uint8Array;
+
+export interface WhisperModelSources {
+  ort: OrtModule;
+  logmel: ModelSource;
+  encoder: ModelSource;
+  decoder: ModelSource;
+  /** Decoder variant that also outputs cross-attention logits (word timestamps); loaded on first use. */
+  decoderAttn?: ModelSource;
+  tokenizer: WhisperVocabFile;
+  config: WhisperConfigFile;
+  /** Extra onnxruntime session options (default: 2 intra-op threads, all graph optimisations). */
+  sessionOptions?: Record<string, unknown>;
+  /** Model name reported in results/logs. */
+  name?: string;
+}
+
+export interface WhisperModel {
+  readonly name: string;
+  readonly ort: OrtModule;
+  readonly tokenizer: WhisperTokenizer;
+  readonly config: WhisperConfigFile;
+  readonly logmel: OrtSession;
+  readonly encoder: OrtSession;
+  readonly decoder: OrtSession;
+  /** Resolves the cross-attention decoder (word timestamps), loading it once. */
+  decoderAttn(): Promise<OrtSession>;
+  /** Token ids always suppressed (openai/whisper suppress_tokens="-1"). */
+  readonly suppressTokens: Int32Array;
+  /** Runs `fn` with exclusive use of the CPU-bound sessions (keeps 2 cores from oversubscription). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  release(): Promise<void>;
+}
+
+export const DEFAULT_SESSION_OPTIONS = {
+  executionProviders: ["cpu"],
+  intraOpNumThreads: 2,
+  interOpNumThreads: 1,
+  graphOptimizationLevel: "all",
+  executionMode: "sequential",
+  logSeverityLevel: 3,
+};
+
+export async function loadWhisperModel(src: WhisperModelSources): Promise<WhisperModel> {
+  const opts = { ...DEFAULT_SESSION_OPTIONS, ...(src.sessionOptions ?? {}) };
+  const create = (m: ModelSource) => src.ort.InferenceSession.create(m, opts);
+  const [logmel, encoder, decoder] = await Promise.all([create(src.logmel), create(src.encoder), create(src.decoder)]);
+  const tokenizer = new WhisperTokenizer(src.tokenizer);
+  let attn: Promise<OrtSession> | undefined;
+  let chain: Promise<unknown> = Promise.resolve();
+  return {
+    name: src.name ?? "whisper-tiny.en",
+    ort: src.ort,
+    tokenizer,
+    config: src.config,
+    logmel,
+    encoder,
+    decoder,
+    decoderAttn() {
+      if (!src.decoderAttn) return Promise.reject(new Error("this Whisper model has no cross-attention decoder (word timestamps)"));
+      attn ??= create(src.decoderAttn);
+      return attn;
+    },
+    suppressTokens: Int32Array.from(tokenizer.defaultSuppressTokens()),
+    exclusive<T>(fn: () => Promise<T>): Promise<T> {
+      const next = chain.then(fn, fn);
+      chain = next.catch(() => {});
+      return next;
+    },
+    async release() {
+      for (const s of [logmel, encoder, decoder, ...(attn ? [await attn] : [])]) await s.release?.();
+    },
+  };
+}
