@@ -145,7 +145,8 @@ export function createApp(config: Config) {
   return {
     app, engine, files, ctx,
     listen() {
-      app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxUploadBytes + 1024 * 1024 });
+      // Bun's own cap is only a backstop: our streaming check answers 413 with a JSON body first.
+      app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxUploadBytes * 2 + 64 * 1024 * 1024 });
       server = app.server as Server<unknown>;
       return server;
     },

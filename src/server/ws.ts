@@ -22,26 +22,28 @@ export function wsRoutes(engine: JobEngine, getServer: () => Server<unknown> | n
 
   return new Elysia().ws("/ws", {
     // Raw strings: we validate ourselves so a malformed frame gets an error frame, not a closed socket.
+    // Nothing is returned: Elysia would send a handler's return value as a frame.
     message(ws, raw) {
+      const reply = (o: unknown) => { ws.send(typeof o === "string" ? o : JSON.stringify(o)); };
       let msg: unknown = raw;
       if (typeof raw === "string") {
-        try { msg = JSON.parse(raw); } catch { return ws.send(errorFrame("message is not valid JSON")); }
+        try { msg = JSON.parse(raw); } catch { return reply(errorFrame("message is not valid JSON")); }
       }
-      if (!msg || typeof msg !== "object") return ws.send(errorFrame('expected {"subscribe": "<job_id>"} or {"unsubscribe": "<job_id>"}'));
+      if (!msg || typeof msg !== "object") return reply(errorFrame('expected {"subscribe": "<job_id>"} or {"unsubscribe": "<job_id>"}'));
       const m = msg as Record<string, unknown>;
       const target = m.subscribe ?? m.unsubscribe;
       if (typeof target !== "string" || !(target === "*" || JOB_ID_PATTERN.test(target))) {
-        return ws.send(errorFrame('expected {"subscribe": "<job_id>" | "*"} or {"unsubscribe": "<job_id>" | "*"}'));
+        return reply(errorFrame('expected {"subscribe": "<job_id>" | "*"} or {"unsubscribe": "<job_id>" | "*"}'));
       }
       if (m.unsubscribe !== undefined) {
         ws.unsubscribe(topicOf(target));
-        return ws.send(JSON.stringify({ event: "unsubscribed", data: { target } }));
+        return reply({ event: "unsubscribed", data: { target } });
       }
       ws.subscribe(topicOf(target));
       const known = target === "*" ? engine.list() : [engine.get(target)].filter((j) => j !== undefined);
-      ws.send(JSON.stringify({ event: "subscribed", data: { target, known: target === "*" || known.length > 0 } }));
+      reply({ event: "subscribed", data: { target, known: target === "*" || known.length > 0 } });
       // The current state at once, so a late subscriber needs no polling.
-      for (const j of known.slice().reverse()) ws.send(JSON.stringify(processingProgress(eventOf(j))));
+      for (const j of known.slice().reverse()) reply(processingProgress(eventOf(j)));
     },
   });
 }

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { deriveWhisperAssets } from "./derive";
+import { loadWhisperModel, type OrtModule, type WhisperModel } from "./model";
 
 export const WHISPER_DIR_NAME = "whisper-tiny.en";
 const FILES = ["logmel.onnx", "encoder.onnx", "decoder.onnx", "decoder-attn.onnx", "tokenizer.json", "config.json"] as const;
@@ -43,4 +44,34 @@ export function ensureWhisperModel(modelsDir: string, sourcePath = shippedWhispe
   put("config.json", JSON.stringify(a.config, null, 1));
   put("derived.json", stamp);
   return dir;
+}
+
+let cached: Map<string, Promise<WhisperModel>> | undefined;
+
+/**
+ * Loads (once per directory, cached) the default whisper-tiny.en model with onnxruntime-node,
+ * deriving it first if needed. Concurrent callers share one model.
+ */
+export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Record<string, unknown>): Promise<WhisperModel> {
+  cached ??= new Map();
+  let p = cached.get(modelsDir);
+  if (!p) {
+    p = (async () => {
+      const dir = ensureWhisperModel(modelsDir);
+      const ort = (await import("onnxruntime-node")) as unknown as OrtModule;
+      return loadWhisperModel({
+        ort,
+        logmel: join(dir, "logmel.onnx"),
+        encoder: join(dir, "encoder.onnx"),
+        decoder: join(dir, "decoder.onnx"),
+        decoderAttn: join(dir, "decoder-attn.onnx"),
+        tokenizer: JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")),
+        config: JSON.parse(readFileSync(join(dir, "config.json"), "utf8")),
+        sessionOptions,
+      });
+    })();
+    p.catch(() => cached?.delete(modelsDir));
+    cached.set(modelsDir, p);
+  }
+  return p;
 }

@@ -1,0 +1,62 @@
+// Types shared by the Demucs separation core and its model back ends. No runtime code.
+import type { PcmAudio } from "../audio/pcm";
+
+export const STEMS = ["drums", "bass", "other", "vocals"] as const;
+export type StemName = (typeof STEMS)[number];
+export type Stems = Record<StemName, PcmAudio>;
+
+/** Raw model outputs for one segment (what the ONNX graph returns, batch dimension dropped). */
+export interface DemucsInferenceResult {
+  /** Spectrogram branch, planar [sources][4][2048][frames] (complex-as-channels, already de-normalised). */
+  spec: Float32Array;
+  /** Waveform branch, planar [sources][2][samples]. */
+  wave: Float32Array;
+}
+
+/**
+ * A loaded HTDemucs model. `separate` only needs `infer`, so the graph can run in-process
+ * (`loadDemucs`) or somewhere killable (`loadDemucsIsolated` in ./node).
+ */
+export interface DemucsModel {
+  readonly sampleRate: number; // 44100
+  readonly audioChannels: number; // 2
+  /** Samples per model call (the training segment, 343980 = 7.8 s for htdemucs). */
+  readonly segmentLength: number;
+  /** Spectrogram frames per model call (336). */
+  readonly frames: number;
+  /** Source names in the order the graph emits them. */
+  readonly sources: readonly StemName[];
+  /**
+   * Runs the graph on one segment: `wave` is planar [2][segmentLength], `spec` is planar
+   * [4][2048][frames]. Must reject with CancelledError (soon) if `signal` aborts.
+   */
+  infer(wave: Float32Array, spec: Float32Array, signal?: AbortSignal): Promise<DemucsInferenceResult>;
+  dispose(): Promise<void>;
+}
+
+export interface SeparateOptions {
+  /** Fraction of each segment shared with the next (demucs' default 0.25). In [0, 1). */
+  overlap?: number;
+  /** Number of random time shifts (0..0.5 s) to average, as demucs' `shifts` (default 0 = one pass). */
+  shifts?: number;
+  /** Segment length in seconds, at most the model's 7.8 s (default: the model's). */
+  segment?: number;
+  /** Random source for `shifts` (default Math.random); give a seeded one for reproducible output. */
+  random?: () => number;
+  /**
+   * Normalise the mix by its mean/std before the model and undo it after, as demucs' `separate`
+   * does (default true).
+   */
+  normalize?: boolean;
+}
+
+/**
+ * Receives finished stem audio in order, so a caller can stream it out (e.g. into WAV files) instead
+ * of holding four full stems. `start` is the index (at `sampleRate`) of the chunk's first sample;
+ * chunks are consecutive and cover the whole output exactly once. The arrays are fresh and may be kept.
+ */
+export interface StemSink {
+  /** Called once before the first chunk. */
+  begin?(info: { sampleRate: number; channels: number; length: number }): void | Promise<void>;
+  write(start: number, stems: Record<StemName, Float32Array[]>): void | Promise<void>;
+}

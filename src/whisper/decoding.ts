@@ -1,0 +1,357 @@
+// One 30 s window: encoder step (+ prompt), then the token loop with openai/whisper's decoding
+// rules (SuppressBlank, SuppressTokens, ApplyTimestampRules), greedy / temperature sampling or
+// beam search. Pure TypeScript over the injected onnxruntime module.
+import type { OrtSession, OrtTensor, WhisperModel } from "./model";
+
+export const SAMPLE_LEN = 224; // n_text_ctx // 2
+export const N_TEXT_CTX = 448;
+export const MAX_INITIAL_TIMESTAMP_INDEX = 50; // round(1.0 s / 0.02 s)
+
+export interface EncodedWindow {
+  /** Logits after the last prompt token (raw, unfiltered). */
+  firstLogits: Float32Array;
+  selfKV: OrtTensor[]; // past_{key,value}_self_i after the prompt, in decoder input order
+  crossKV: OrtTensor[]; // past_{key,value}_cross_i
+  noSpeechProb: number;
+  promptLength: number;
+}
+
+export interface WindowDecodeOptions {
+  temperature: number;
+  beamSize?: number;
+  /** Collect cross-attention rows of the alignment heads for each sampled token (word timestamps). */
+  collectAttention?: boolean;
+  /** Called after every sampled token (provisional: a fallback may discard it). */
+  onToken?(tokens: readonly number[]): void;
+  signal?: AbortSignal;
+  rng?: () => number;
+}
+
+export interface WindowDecodeResult {
+  /** Sampled tokens, eot excluded. */
+  tokens: number[];
+  sumLogprob: number;
+  avgLogprob: number;
+  temperature: number;
+  /** For each entry of tokens plus one for the token after the last (eot): the alignment-head
+   * cross-attention logits of the query that produced it, [heads][1500] flattened. */
+  attention?: Float32Array[];
+}
+
+const NEG_INF = -Infinity;
+
+function lockedRun(model: WhisperModel, s: OrtSession, feeds: Record<string, OrtTensor>, fetches?: string[]) {
+  return model.exclusive(() => (fetches ? s.run(feeds, fetches) : s.run(feeds)));
+}
+
+export async function computeLogMel(model: WhisperModel, samples: Float32Array): Promise<OrtTensor> {
+  // The graph reflect-pads 200 samples each side (needs > 200) and pads frames to 3000 with
+  // silence; never give it more than 30 s.
+  let x = samples.length > 480000 ? samples.subarray(0, 480000) : samples;
+  if (x.length < 400) {
+    const p = new Float32Array(400);
+    p.set(x);
+    x = p;
+  }
+  const out = await lockedRun(model, model.logmel, { audio_pcm: new model.ort.Tensor("float32", x, [1, x.length]) });
+  return out.log_mel!;
+}
+
+export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: number[]): Promise<EncodedWindow> {
+  const L = model.config.numLayers;
+  const selfNames: string[] = [];
+  const crossNames: string[] = [];
+  for (let i = 0; i < L; i++) {
+    selfNames.push(`present_key_self_${i}`, `present_value_self_${i}`);
+    crossNames.push(`present_key_cross_${i}`, `present_value_cross_${i}`);
+  }
+  const ids = new model.ort.Tensor("int32", Int32Array.from(prompt), [1, prompt.length]);
+  const out = await lockedRun(model, model.encoder, { encoder_input_ids: mel, decoder_input_ids: ids }, ["logits", ...selfNames, ...crossNames]);
+  const logits = out.logits!.data as Float32Array;
+  const V = model.tokenizer.vocabSize;
+  const first = logits.length === V ? logits : logits.subarray(logits.length - V);
+  // no_speech_prob: softmax of the raw logits at the <|startoftranscript|> position (the last prompt token).
+  let max = NEG_INF;
+  for (let i = 0; i < V; i++) if (first[i]! > max) max = first[i]!;
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += Math.exp(first[i]! - max);
+  const noSpeechProb = Math.exp(first[model.tokenizer.noSpeech]! - max) / sum;
+  return {
+    firstLogits: first,
+    selfKV: selfNames.map((n) => out[n]!),
+    crossKV: crossNames.map((n) => out[n]!),
+    noSpeechProb,
+    promptLength: prompt.length,
+  };
+}
+
+/** Applies the logit filters in place to `logits` for the next token after `seq` (sampled tokens). */
+export function applyRules(model: WhisperModel, logits: Float32Array, seq: readonly number[]): void {
+  const tk = model.tokenizer;
+  const V = logits.length;
+  const tb = tk.timestampBegin;
+  const n = seq.length;
+  // SuppressBlank
+  if (n === 0) {
+    logits[220] = NEG_INF; // " "
+    logits[tk.eot] = NEG_INF;
+  }
+  // SuppressTokens
+  const sup = model.suppressTokens;
+  for (let i = 0; i < sup.length; i++) logits[sup[i]!] = NEG_INF;
+  // ApplyTimestampRules
+  logits[tk.noTimestamps] = NEG_INF;
+  const lastTs = n >= 1 && seq[n - 1]! >= tb;
+  const penultTs = n < 2 || seq[n - 2]! >= tb;
+  if (lastTs) {
+    if (penultTs) logits.fill(NEG_INF, tb, V);
+    else logits.fill(NEG_INF, 0, tk.eot);
+  }
+  let lastTimestamp = -1;
+  for (let i = n - 1; i >= 0; i--) if (seq[i]! >= tb) { lastTimestamp = seq[i]!; break; }
+  if (lastTimestamp >= 0) {
+    const upto = lastTs && !penultTs ? lastTimestamp : lastTimestamp + 1;
+    logits.fill(NEG_INF, tb, upto);
+  }
+  if (n === 0) {
+    logits.fill(NEG_INF, 0, tb);
+    logits.fill(NEG_INF, tb + MAX_INITIAL_TIMESTAMP_INDEX + 1, V);
+  }
+  // If the total probability of timestamps beats every single text token, sample a timestamp.
+  let tsMax = NEG_INF;
+  for (let i = tb; i < V; i++) if (logits[i]! > tsMax) tsMax = logits[i]!;
+  if (tsMax === NEG_INF) return;
+  let tsSum = 0;
+  for (let i = tb; i < V; i++) tsSum += Math.exp(logits[i]! - tsMax);
+  const tsLse = tsMax + Math.log(tsSum);
+  let textMax = NEG_INF;
+  for (let i = 0; i < tb; i++) if (logits[i]! > textMax) textMax = logits[i]!;
+  if (tsLse > textMax) logits.fill(NEG_INF, 0, tb);
+}
+
+function logSumExp(x: Float32Array): number {
+  let max = NEG_INF;
+  for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
+  if (max === NEG_INF) return max;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - max);
+  return max + Math.log(s);
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  let bv = x[0]!;
+  for (let i = 1; i < x.length; i++) if (x[i]! > bv) { bv = x[i]!; best = i; }
+  return best;
+}
+
+function sample(x: Float32Array, temperature: number, rng: () => number): number {
+  let max = NEG_INF;
+  for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp((x[i]! - max) / temperature);
+  let r = rng() * s;
+  for (let i = 0; i < x.length; i++) {
+    const p = Math.exp((x[i]! - max) / temperature);
+    if ((r -= p) <= 0 && p > 0) return i;
+  }
+  return argmax(x);
+}
+
+/** Deterministic PRNG (mulberry32) so temperature fallback is reproducible. */
+export function seededRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface StepState {
+  selfKV: OrtTensor[];
+}
+
+function decoderFeeds(model: WhisperModel, token: OrtTensor, selfKV: OrtTensor[], crossKV: OrtTensor[]) {
+  const feeds: Record<string, OrtTensor> = { input_ids: token };
+  const L = model.config.numLayers;
+  for (let i = 0; i < L; i++) {
+    feeds[`past_key_self_${i}`] = selfKV[2 * i]!;
+    feeds[`past_value_self_${i}`] = selfKV[2 * i + 1]!;
+    feeds[`past_key_cross_${i}`] = crossKV[2 * i]!;
+    feeds[`past_value_cross_${i}`] = crossKV[2 * i + 1]!;
+  }
+  return feeds;
+}
+
+function outputSelfKV(model: WhisperModel, out: Record<string, OrtTensor>): OrtTensor[] {
+  const kv: OrtTensor[] = [];
+  for (let i = 0; i < model.config.numLayers; i++) kv.push(out[`present_key_self_${i}`]!, out[`present_value_self_${i}`]!);
+  return kv;
+}
+
+/** Alignment heads as (layer, head) of the model's decoder. */
+export function alignmentRows(model: WhisperModel, out: Record<string, OrtTensor>, heads: [number, number][]): Float32Array {
+  const T = 1500;
+  const row = new Float32Array(heads.length * T);
+  heads.forEach(([l, h], k) => {
+    const qk = out[`cross_qk_${l}`]!.data as Float32Array; // [1, H, 1, T]
+    row.set(qk.subarray(h * T, (h + 1) * T), k * T);
+  });
+  return row;
+}
+
+export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: WindowDecodeOptions, heads: [number, number][]): Promise<WindowDecodeResult> {
+  if ((o.beamSize ?? 1) > 1 && o.temperature === 0) return beamDecode(model, enc, o, heads);
+  const tk = model.tokenizer;
+  const V = tk.vocabSize;
+  const scratch = new Float32Array(V);
+  const maxLen = Math.min(SAMPLE_LEN, N_TEXT_CTX - enc.promptLength);
+  const session = o.collectAttention ? await model.decoderAttn() : model.decoder;
+  const tokens: number[] = [];
+  const attention: Float32Array[] | undefined = o.collectAttention ? [] : undefined;
+  const tokenBuf = new Int32Array(1);
+  const tokenTensor = new model.ort.Tensor("int32", tokenBuf, [1, 1]);
+  const rng = o.rng ?? seededRng(12345);
+  let logits: Float32Array = enc.firstLogits;
+  let state: StepState = { selfKV: enc.selfKV };
+  let sumLogprob = 0;
+  for (;;) {
+    if (o.signal?.aborted) break;
+    scratch.set(logits.length === V ? logits : logits.subarray(0, V));
+    applyRules(model, scratch, tokens);
+    const next = o.temperature > 0 ? sample(scratch, o.temperature, rng) : argmax(scratch);
+    sumLogprob += scratch[next]! - logSumExp(scratch);
+    if (next === tk.eot) break;
+    tokens.push(next);
+    o.onToken?.(tokens);
+    if (tokens.length >= maxLen) break;
+    tokenBuf[0] = next;
+    const out = await lockedRun(model, session, decoderFeeds(model, tokenTensor, state.selfKV, enc.crossKV));
+    for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();
+    state = { selfKV: outputSelfKV(model, out) };
+    logits = out.logits!.data as Float32Array;
+    if (attention) attention.push(alignmentRows(model, out, heads));
+  }
+  for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();
+  // attention[k] is the query at token k (it predicts token k+1); the query predicting token 0 is
+  // the prompt's last position, which the encoder step does not expose: in timestamp mode token 0
+  // is always a timestamp, so a placeholder keeps the indexing (attention[k] <-> tokens[k]).
+  if (attention) attention.unshift(new Float32Array(heads.length * 1500));
+  return { tokens, sumLogprob, avgLogprob: sumLogprob / (tokens.length + 1), temperature: o.temperature, attention };
+}
+
+// ---- beam search (optional, temperature 0 only) --------------------------------------------
+
+interface Beam {
+  tokens: number[];
+  logprob: number;
+  selfKV: OrtTensor[];
+  attention?: Float32Array[];
+}
+
+function tileKV(model: WhisperModel, kv: OrtTensor[], n: number): OrtTensor[] {
+  return kv.map((t) => {
+    const d = t.data as Float32Array;
+    const out = new Float32Array(d.length * n);
+    for (let b = 0; b < n; b++) out.set(d, b * d.length);
+    return new model.ort.Tensor("float32", out, [n, ...t.dims.slice(1)]);
+  });
+}
+
+function stackKV(model: WhisperModel, parts: { kv: OrtTensor[]; index: number }[]): OrtTensor[] {
+  const n = parts.length;
+  return parts[0]!.kv.map((t0, j) => {
+    const per = (t0.data as Float32Array).length / t0.dims[0]!;
+    const out = new Float32Array(per * n);
+    parts.forEach((p, b) => {
+      const src = p.kv[j]!.data as Float32Array;
+      out.set(src.subarray(p.index * per, (p.index + 1) * per), b * per);
+    });
+    return new model.ort.Tensor("float32", out, [n, ...t0.dims.slice(1)]);
+  });
+}
+
+/** openai/whisper's BeamSearchDecoder (patience 1, length_penalty None -> sum logprob / length). */
+async function beamDecode(model: WhisperModel, enc: EncodedWindow, o: WindowDecodeOptions, heads: [number, number][]): Promise<WindowDecodeResult> {
+  const tk = model.tokenizer;
+  const V = tk.vocabSize;
+  const B = o.beamSize!;
+  const maxLen = Math.min(SAMPLE_LEN, N_TEXT_CTX - enc.promptLength);
+  const session = o.collectAttention ? await model.decoderAttn() : model.decoder;
+  const crossB = tileKV(model, enc.crossKV, B);
+  const scratch = new Float32Array(V);
+  let beams: Beam[] = [{ tokens: [], logprob: 0, selfKV: enc.selfKV, attention: o.collectAttention ? [new Float32Array(heads.length * 1500)] : undefined }];
+  let logitsPerBeam: Float32Array[] = [enc.firstLogits];
+  const finished: { tokens: number[]; logprob: number; attention?: Float32Array[] }[] = [];
+  for (let step = 0; step < maxLen && finished.length < B; step++) {
+    if (o.signal?.aborted) break;
+    const cands: { beam: number; token: number; logprob: number }[] = [];
+    beams.forEach((b, bi) => {
+      scratch.set(logitsPerBeam[bi]!.subarray(0, V));
+      applyRules(model, scratch, b.tokens);
+      const lse = logSumExp(scratch);
+      // top B+1 tokens of this beam
+      const top: [number, number][] = [];
+      for (let i = 0; i < V; i++) {
+        const v = scratch[i]!;
+        if (v === NEG_INF) continue;
+        if (top.length < B + 1) { top.push([i, v]); top.sort((a, c) => c[1] - a[1]); }
+        else if (v > top[B]![1]) { top[B] = [i, v]; top.sort((a, c) => c[1] - a[1]); }
+      }
+      for (const [t, v] of top) cands.push({ beam: bi, token: t, logprob: b.logprob + v - lse });
+    });
+    cands.sort((a, c) => c.logprob - a.logprob);
+    const next: { beam: number; token: number; logprob: number }[] = [];
+    for (const c of cands) {
+      if (c.token === tk.eot) {
+        if (finished.length < B) finished.push({ tokens: beams[c.beam]!.tokens, logprob: c.logprob, attention: beams[c.beam]!.attention });
+      } else next.push(c);
+      if (next.length === B) break;
+    }
+    if (finished.length >= B || next.length === 0) break;
+    // run the decoder on all surviving beams as one batch
+    const stackedSelf = stackKV(model, next.map((c) => ({ kv: beams[c.beam]!.selfKV, index: beams[c.beam] === beams[0] && step === 0 ? 0 : beamIndex(beams, c.beam) })));
+    const n = next.length;
+    const ids = new model.ort.Tensor("int32", Int32Array.from(next.map((c) => c.token)), [n, 1]);
+    const cross = n === B ? crossB : crossB.map((t) => new model.ort.Tensor("float32", (t.data as Float32Array).subarray(0, ((t.data as Float32Array).length / B) * n), [n, ...t.dims.slice(1)]));
+    const out = await lockedRun(model, session, decoderFeeds(model, ids, stackedSelf, cross));
+    const newSelf = outputSelfKV(model, out);
+    const logits = out.logits!.data as Float32Array;
+    const rows = o.collectAttention ? heads.length * 1500 : 0;
+    const attnAll = o.collectAttention ? batchedAlignment(out, heads, n) : undefined;
+    beams = next.map((c, k) => ({
+      tokens: [...beams[c.beam]!.tokens, c.token],
+      logprob: c.logprob,
+      selfKV: newSelf,
+      attention: attnAll ? [...beams[c.beam]!.attention!, attnAll.subarray(k * rows, (k + 1) * rows)] : undefined,
+      _index: k,
+    })) as Beam[];
+    logitsPerBeam = next.map((_, k) => logits.subarray(k * V, (k + 1) * V));
+  }
+  if (finished.length === 0) for (const b of beams) finished.push({ tokens: b.tokens, logprob: b.logprob, attention: b.attention });
+  // length_penalty None: rank by logprob / length
+  let best = finished[0]!;
+  for (const f of finished) if (f.logprob / Math.max(1, f.tokens.length) > best.logprob / Math.max(1, best.tokens.length)) best = f;
+  return { tokens: best.tokens, sumLogprob: best.logprob, avgLogprob: best.logprob / (best.tokens.length + 1), temperature: 0, attention: best.attention };
+}
+
+function beamIndex(beams: Beam[], i: number): number {
+  return (beams[i] as Beam & { _index?: number })._index ?? 0;
+}
+
+function batchedAlignment(out: Record<string, OrtTensor>, heads: [number, number][], n: number): Float32Array {
+  const T = 1500;
+  const rows = new Float32Array(n * heads.length * T);
+  for (let b = 0; b < n; b++) {
+    heads.forEach(([l, h], k) => {
+      const t = out[`cross_qk_${l}`]!;
+      const H = t.dims[1]!;
+      const d = t.data as Float32Array;
+      rows.set(d.subarray((b * H + h) * T, (b * H + h + 1) * T), (b * heads.length + k) * T);
+    });
+  }
+  return rows;
+}
