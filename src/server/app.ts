@@ -14,6 +14,7 @@ import { JobFiles } from "./files";
 import { progressStream } from "./sse";
 import { receiveUpload, checkUploadHeaders, type Upload } from "./upload";
 import { jobView, progressView } from "./views";
+import { webRoutes } from "./web";
 import { wsRoutes } from "./ws";
 
 export interface AppContext {
@@ -140,7 +141,8 @@ export function createApp(config: Config) {
       engine.run(job, (j) => runIntake(j, upload.bytes, files).then(() => {}));
       return uploadAnswer(job, baseUrl(request));
     }, { parse: "none" })
-    .use(wsRoutes(engine, () => server));
+    .use(wsRoutes(engine, () => server))
+    .use(webRoutes(config));
 
   return {
     app, engine, files, ctx,
