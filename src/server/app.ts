@@ -14,6 +14,8 @@ import { JobFiles } from "./files";
 import { progressStream } from "./sse";
 import { receiveUpload, checkUploadHeaders, type Upload } from "./upload";
 import { jobView, progressView } from "./views";
+import { ModelRegistry } from "./models";
+import { transcribeRoutes } from "./transcribe-routes";
 import { webRoutes } from "./web";
 import { wsRoutes } from "./ws";
 
@@ -34,6 +36,7 @@ export function createApp(config: Config) {
     onExpire: (job) => files.remove(job.id),
   });
   let server: Server<unknown> | null = null;
+  const models = new ModelRegistry(config.modelsDir);
 
   const ctx: AppContext = {
     config, engine, files,
@@ -141,11 +144,12 @@ export function createApp(config: Config) {
       engine.run(job, (j) => runIntake(j, upload.bytes, files).then(() => {}));
       return uploadAnswer(job, baseUrl(request));
     }, { parse: "none" })
+    .use(transcribeRoutes(ctx, models))
     .use(wsRoutes(engine, () => server))
     .use(webRoutes(config));
 
   return {
-    app, engine, files, ctx,
+    app, engine, files, ctx, models,
     listen() {
       // Bun's own cap is only a backstop: our streaming check answers 413 with a JSON body first.
       app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxUploadBytes * 2 + 64 * 1024 * 1024 });

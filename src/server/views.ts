@@ -28,7 +28,8 @@ export function jobView(j: JobState, base = "") {
     message: j.message, error: j.error, seq: j.seq, eta_s: j.eta_s, queue_position: j.queue_position,
     created_at: new Date(j.created_at).toISOString(), updated_at: new Date(j.updated_at).toISOString(),
     finished_at: j.finished_at ? new Date(j.finished_at).toISOString() : null,
-    stages: j.stages, meta: j.meta,
+    // The transcript itself is served by /jobs/{id}/result, not repeated in every listing.
+    stages: j.stages, meta: Object.fromEntries(Object.entries(j.meta).filter(([k]) => k !== "result")),
     results: Object.fromEntries(Object.entries(j.results).map(([k, r]) => [k, { ...r, url: r.file ? `${base}/files/${j.id}/${encodeURIComponent(r.name)}` : undefined }])),
   };
 }

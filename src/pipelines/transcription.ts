@@ -1,0 +1,57 @@
+// The transcription job: decode to 16 kHz mono, run Whisper with live per-token progress,
+// and store the transcript in every format the endpoints serve.
+import { durationOf, prepareAudio } from "../audio";
+import type { Job } from "../core/engine";
+import { toSrt, toVtt } from "../formats/subtitles";
+import type { JobFiles } from "../server/files";
+import type { WhisperModel } from "../whisper/model";
+import { transcribe, type Segment, type TranscribeOptions } from "../whisper/transcribe";
+
+export interface TranscriptionRequest {
+  language?: string;
+  prompt?: string;
+  temperature?: number;
+  beamSize?: number;
+  wordTimestamps?: boolean;
+  onTextDelta?: (delta: string) => void;
+}
+
+export interface TranscriptResult {
+  text: string;
+  job_id: string;
+  segments: Segment[];
+  language: string;
+  duration: number;
+}
+
+export async function runTranscription(
+  job: Job,
+  bytes: Uint8Array,
+  req: TranscriptionRequest,
+  deps: { model: () => Promise<WhisperModel>; files: JobFiles },
+): Promise<TranscriptResult> {
+  const pre = job.stage("preprocessing", "decoding audio");
+  const modelP = deps.model(); // loads while the audio decodes
+  modelP.catch(() => {});
+  const pcm = await prepareAudio(bytes, { sampleRate: 16000, mono: true }, pre);
+  const model = await modelP;
+  const duration = Math.round(durationOf(pcm) * 1000) / 1000;
+  job.setMeta("duration", duration);
+
+  const ctx = job.stage("transcribing", `transcribing ${duration.toFixed(1)} s of audio`);
+  const opts: TranscribeOptions = {
+    language: req.language, prompt: req.prompt, temperature: req.temperature, beamSize: req.beamSize,
+    wordTimestamps: req.wordTimestamps, onTextDelta: req.onTextDelta,
+  };
+  const out = await transcribe(model, pcm, opts, ctx);
+
+  const fin = job.stage("finalizing", "writing transcript files");
+  const result: TranscriptResult = { text: out.text, job_id: job.id, segments: out.segments, language: out.language, duration };
+  await deps.files.save(job, "transcript.json", "transcript.json", JSON.stringify(result), "application/json");
+  await deps.files.save(job, "transcript.txt", "transcript.txt", out.text + "\n", "text/plain; charset=utf-8");
+  await deps.files.save(job, "transcript.srt", "transcript.srt", toSrt(out.segments), "application/x-subrip");
+  await deps.files.save(job, "transcript.vtt", "transcript.vtt", toVtt(out.segments), "text/vtt");
+  fin.progress(1);
+  job.setMeta("result", result);
+  return result;
+}
