@@ -13,6 +13,8 @@ export interface JobStore {
   eventsAfter(id: string, seq: number): JobEvent[];
   /** Remove the job `afterMs` from now; `onExpire` runs first (to delete its files). */
   expire(id: string, afterMs: number, onExpire: (job: JobState) => void): void;
+  /** Cancel a pending expiry (a stored upload whose processing starts). */
+  keep(id: string): void;
   close(): void;
 }
 
@@ -60,6 +62,12 @@ export class MemoryJobStore implements JobStore {
     // A pending cleanup must not keep the process alive on shutdown.
     (t as { unref?: () => void }).unref?.();
     this.timers.set(id, t);
+  }
+
+  keep(id: string) {
+    const t = this.timers.get(id);
+    if (t) clearTimeout(t);
+    this.timers.delete(id);
   }
 
   /** Pending cleanup timers (tests check that none outlives its job). */

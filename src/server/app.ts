@@ -8,7 +8,9 @@ import { JobEngine, type Job, type JobWork } from "../core/engine";
 import { MemoryJobStore } from "../core/store";
 import { eventOf, isTerminal, type StageSpec } from "../core/types";
 import { runIntake } from "../pipelines/intake";
-import { INTAKE_STAGES } from "../pipelines/stages";
+import { runMusic } from "../pipelines/music";
+import { INTAKE_STAGES, MUSIC_STAGES } from "../pipelines/stages";
+import type { SeparateOptions } from "../separation";
 import { HttpError, jsonError, toHttpError } from "./errors";
 import { JobFiles } from "./files";
 import { progressStream } from "./sse";
@@ -24,7 +26,7 @@ export interface AppContext {
   engine: JobEngine;
   files: JobFiles;
   /** Receive an upload into a new job; the job is created as early as its id is known. */
-  acceptUpload(request: Request, query: Record<string, string | undefined>, kind: string, stages: StageSpec[]): Promise<{ job: Job; upload: Upload }>;
+  acceptUpload(request: Request, query: Record<string, string | undefined>, kind: string, stages: StageSpec[], doneStage?: string): Promise<{ job: Job; upload: Upload }>;
 }
 
 export function createApp(config: Config) {
@@ -38,18 +40,21 @@ export function createApp(config: Config) {
   let server: Server<unknown> | null = null;
   const models = new ModelRegistry(config.modelsDir);
 
+  const startMusic = (job: Job, bytes: Uint8Array, opts: SeparateOptions) =>
+    engine.run(job, (j) => runMusic(j, bytes, opts, { demucs: () => models.demucs(), whisper: () => models.whisper(), files }));
+
   const ctx: AppContext = {
     config, engine, files,
-    async acceptUpload(request, query, kind, stages) {
+    async acceptUpload(request, query, kind, stages, doneStage) {
       checkUploadHeaders(request, config.maxUploadBytes);
       const early = query.job_id ?? request.headers.get("x-job-id") ?? undefined;
-      let job: Job | null = early ? engine.create(kind, stages, { id: early }) : null;
+      let job: Job | null = early ? engine.create(kind, stages, { id: early, doneStage }) : null;
       let upload: Upload;
       try {
         upload = await receiveUpload(request, config.maxUploadBytes, job?.stage("uploading", "receiving upload"));
         if (!job) {
           const field = upload.form.get("job_id");
-          job = engine.create(kind, stages, { id: typeof field === "string" && field ? field : undefined });
+          job = engine.create(kind, stages, { id: typeof field === "string" && field ? field : undefined, doneStage });
           job.stage("uploading", "receiving upload");
         }
         job.setMeta("filename", upload.file.name);
@@ -138,12 +143,40 @@ export function createApp(config: Config) {
       });
     })
     .post("/upload", async ({ request, query }) => {
-      const model = query.model;
-      if (model) throw new HttpError(400, `model '${model}' is not installed; choices: (none: intake only)`, "model_not_installed");
-      const { job, upload } = await ctx.acceptUpload(request, query, "intake", INTAKE_STAGES);
-      engine.run(job, (j) => runIntake(j, upload.bytes, files).then(() => {}));
-      return uploadAnswer(job, baseUrl(request));
+      // Without a model the upload is only decoded (intake); with one it becomes a music job.
+      if (!query.model) {
+        const { job, upload } = await ctx.acceptUpload(request, query, "intake", INTAKE_STAGES);
+        engine.run(job, (j) => runIntake(j, upload.bytes, files).then(() => {}));
+        return uploadAnswer(job, baseUrl(request));
+      }
+      models.resolveSeparation(query.model);
+      const opts = separationOptions(query);
+      const { job, upload } = await ctx.acceptUpload(request, query, "music", MUSIC_STAGES, "complete");
+      job.setMeta("model", query.model);
+      job.setMeta("separation", opts);
+      const auto = query.auto_process !== "false";
+      if (auto) startMusic(job, upload.bytes, opts);
+      else {
+        // A stored upload is kept for the retention period unless processing starts.
+        job.setMeta("awaiting_process", true);
+        job.stage("uploading").progress(1, `stored; POST /process/${job.id} to start`);
+        engine.store.expire(job.id, config.retentionMs, (s) => files.remove(s.id));
+      }
+      return { ...uploadAnswer(job, baseUrl(request)), auto_process: auto };
     }, { parse: "none" })
+    .post("/process/:id", async ({ params, request, query }) => {
+      const j = known(params.id);
+      const job = engine.job(params.id);
+      if (j.kind !== "music" || !j.meta.awaiting_process || !job) {
+        throw new HttpError(409, `file ${params.id} is not a stored upload waiting to be processed (status ${j.status})`, "not_processable");
+      }
+      const opts = { ...(j.meta.separation as SeparateOptions), ...separationOptions(query) };
+      job.setMeta("awaiting_process", false);
+      engine.store.keep(job.id);
+      const bytes = new Uint8Array(await Bun.file(files.path(j.id, j.results.input!.file!)).arrayBuffer());
+      startMusic(job, bytes, opts);
+      return uploadAnswer(job, baseUrl(request));
+    })
     .use(transcribeRoutes(ctx, models))
     .use(wsRoutes(engine, () => server))
     .use(webRoutes(config));
@@ -172,3 +205,21 @@ export function uploadAnswer(job: Job, base: string) {
 }
 
 export type { JobWork };
+
+/** Demucs' options from the query string, validated. */
+function separationOptions(q: Record<string, string | undefined>): SeparateOptions {
+  const opts: SeparateOptions = {};
+  const num = (k: string, lo: number, hi: number) => {
+    if (q[k] === undefined || q[k] === "") return undefined;
+    const n = Number(q[k]);
+    if (!Number.isFinite(n) || n < lo || n > hi) throw new HttpError(400, `${k} must be a number from ${lo} to ${hi}`, "invalid_value");
+    return n;
+  };
+  const overlap = num("overlap", 0, 0.99);
+  const shifts = num("shifts", 0, 10);
+  const segment = num("segment", 1, 7.8);
+  if (overlap !== undefined) opts.overlap = overlap;
+  if (shifts !== undefined) opts.shifts = Math.floor(shifts);
+  if (segment !== undefined) opts.segment = segment;
+  return opts;
+}

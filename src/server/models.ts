@@ -1,4 +1,7 @@
 // Which models the server can run, loaded once and shared by all jobs.
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { loadDemucs, type DemucsModel } from "../separation";
 import { loadDefaultWhisperModel } from "../whisper/node";
 import type { WhisperModel } from "../whisper/model";
 import { HttpError } from "./errors";
@@ -19,6 +22,28 @@ export class ModelRegistry {
     const n = (name ?? "").trim();
     if (WHISPER_ALIASES.has(n)) return DEFAULT_WHISPER;
     throw new HttpError(400, `model '${n}' is not installed; choices: ${this.whisperChoices().join(", ")}`, "model_not_installed");
+  }
+
+  private demucsP: Promise<DemucsModel> | null = null;
+
+  /** Separation models for /upload?model=…; "demucs" is the embedded HTDemucs v4. */
+  separationChoices() {
+    return ["demucs", "htdemucs"];
+  }
+
+  resolveSeparation(name: string): string {
+    if (this.separationChoices().includes(name)) return "htdemucs";
+    throw new HttpError(400, `model '${name}' is not installed; choices: ${this.separationChoices().join(", ")}`, "model_not_installed");
+  }
+
+  demucs(): Promise<DemucsModel> {
+    this.demucsP ??= (async () => {
+      const ort = await import("onnxruntime-node");
+      const path = join(dirname(createRequire(import.meta.url).resolve("demucs/package.json")), "htdemucs.onnx");
+      return loadDemucs({ ort: ort as never, model: path });
+    })();
+    this.demucsP.catch(() => (this.demucsP = null));
+    return this.demucsP;
   }
 
   whisper(_name = DEFAULT_WHISPER): Promise<WhisperModel> {
