@@ -44,19 +44,6 @@ function lockedRun(model: WhisperModel, s: OrtSession, feeds: Record<string, Ort
   return model.exclusive(() => (fetches ? s.run(feeds, fetches) : s.run(feeds)));
 }
 
-export async function computeLogMel(model: WhisperModel, samples: Float32Array): Promise<OrtTensor> {
-  // The graph reflect-pads 200 samples each side (needs > 200) and pads frames to 3000 with
-  // silence; never give it more than 30 s.
-  let x = samples.length > 480000 ? samples.subarray(0, 480000) : samples;
-  if (x.length < 400) {
-    const p = new Float32Array(400);
-    p.set(x);
-    x = p;
-  }
-  const out = await lockedRun(model, model.logmel, { audio_pcm: new model.ort.Tensor("float32", x, [1, x.length]) });
-  return out.log_mel!;
-}
-
 export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: number[]): Promise<EncodedWindow> {
   const L = model.config.numLayers;
   const selfNames: string[] = [];
@@ -66,7 +53,9 @@ export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: 
     crossNames.push(`present_key_cross_${i}`, `present_value_cross_${i}`);
   }
   const ids = new model.ort.Tensor("int32", Int32Array.from(prompt), [1, prompt.length]);
+  const t0 = performance.now();
   const out = await lockedRun(model, model.encoder, { encoder_input_ids: mel, decoder_input_ids: ids }, ["logits", ...selfNames, ...crossNames]);
+  model.stats.encoderMs += performance.now() - t0;
   const logits = out.logits!.data as Float32Array;
   const V = model.tokenizer.vocabSize;
   const first = logits.length === V ? logits : logits.subarray(logits.length - V);
@@ -215,6 +204,8 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
   const tokenBuf = new Int32Array(1);
   const tokenTensor = new model.ort.Tensor("int32", tokenBuf, [1, 1]);
   const rng = o.rng ?? seededRng(12345);
+  const tStart = performance.now();
+  model.stats.decodes++;
   let logits: Float32Array = enc.firstLogits;
   let state: StepState = { selfKV: enc.selfKV };
   let sumLogprob = 0;
@@ -229,13 +220,17 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
     o.onToken?.(tokens);
     if (tokens.length >= maxLen) break;
     tokenBuf[0] = next;
+    const ts = performance.now();
     const out = await lockedRun(model, session, decoderFeeds(model, tokenTensor, state.selfKV, enc.crossKV));
+    model.stats.decoderMs += performance.now() - ts;
+    model.stats.tokens++;
     for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();
     state = { selfKV: outputSelfKV(model, out) };
     logits = out.logits!.data as Float32Array;
     if (attention) attention.push(alignmentRows(model, out, heads));
   }
   for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();
+  model.stats.totalDecodeMs += performance.now() - tStart;
   // attention[k] is the query at token k (it predicts token k+1); the query predicting token 0 is
   // the prompt's last position, which the encoder step does not expose: in timestamp mode token 0
   // is always a timestamp, so a placeholder keeps the indexing (attention[k] <-> tokens[k]).

@@ -1,6 +1,6 @@
 // Takes the all-in-one Olive Whisper graph (log-mel -> com.microsoft BeamSearch{encoder, decoder}
 // -> ai.onnx.contrib BpeDecoder) apart into what our own decoder loop needs:
-//   logmel.onnx   audio_pcm [1, n<=480000] -> log_mel [1, 80, 3000]
+//   mel.onnx      audio frames [F, 400] -> log10 mel [F, 80] (STFT as MatMuls, graph window/filters)
 //   encoder.onnx  encoder_input_ids (log-mel) + decoder_input_ids (prompt) -> logits, caches
 //   decoder.onnx  one token + past self KV + cross KV -> logits + present self KV
 //   decoder-attn.onnx  the same plus cross-attention logits (QK^T/sqrt(d)) of the layers that
@@ -11,7 +11,10 @@
 import * as W from "./onnx-wire";
 
 export interface DerivedWhisperAssets {
-  logmel: Uint8Array;
+  /** frames [F, 400] (raw audio frames, hop 160) -> log10 mel power [F, 80]: the graph's own Hann
+   * window and mel filterbank, with the STFT written as two MatMuls (onnxruntime's STFT runs a
+   * naive DFT for n_fft=400 and took ~130 ms per 30 s window; this takes a few ms). */
+  mel: Uint8Array;
   encoder: Uint8Array;
   decoder: Uint8Array;
   decoderAttn: Uint8Array;
@@ -29,6 +32,7 @@ export interface WhisperVocabFile {
 }
 
 export interface WhisperConfigFile {
+  nMels: number;
   eos: number;
   sot: number;
   numLayers: number;
@@ -81,34 +85,22 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
   if (!encSub || !decSub) throw new Error("BeamSearch node lacks encoder/decoder subgraphs");
   const melName = beam.inputs[0]!;
 
-  // --- log-mel: every outer node that leads to BeamSearch's first input.
-  const producer = new Map<string, W.OnnxNode>();
-  for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
-  const needed = new Set<W.OnnxNode>();
-  const stack = [melName];
-  while (stack.length) {
-    const v = stack.pop()!;
-    const n = producer.get(v);
-    if (!n || needed.has(n)) continue;
-    needed.add(n);
-    stack.push(...n.inputs.filter((x) => x));
+  // --- log-mel: take the Hann window and the mel filterbank from the graph's Constant nodes.
+  const constants = new Map<string, { dims: number[]; data: Float32Array }>();
+  for (const n of g.nodes) {
+    if (n.opType !== "Constant") continue;
+    const t = n.attributes.get("value")?.find((x) => x.field === 5);
+    if (!t) continue;
+    const tf = W.readFields(t.bytes!);
+    const raw = tf.find((x) => x.field === 9)?.bytes;
+    if (tf.find((x) => x.field === 2)?.varint !== 1n || !raw) continue;
+    constants.set(n.outputs[0]!, { dims: tf.filter((x) => x.field === 1).map((x) => Number(x.varint)), data: new Float32Array(raw.slice().buffer) });
   }
-  const melNodes = g.nodes.filter((n) => needed.has(n));
-  const melInputs = new Set<string>();
-  for (const n of melNodes) for (const i of n.inputs) if (i && !producer.has(i)) melInputs.add(i);
-  const graphInputRecs = g.fields.filter((f) => f.field === 11);
-  const melParts: Uint8Array[] = melNodes.map((n) => n.raw);
-  melParts.push(W.stringField(2, "logmel"));
-  for (const name of melInputs) {
-    const init = g.initializers.get(name);
-    if (init) melParts.push(init.raw);
-  }
-  for (const f of graphInputRecs) {
-    const name = W.str(W.readFields(f.bytes!).find((x) => x.field === 1)?.bytes);
-    if (melInputs.has(name) && !g.initializers.has(name)) melParts.push(f.raw);
-  }
-  melParts.push(W.floatValueInfoRecord(12, melName));
-  const logmel = modelFrom(m, melParts);
+  const stft = g.nodes.find((n) => n.opType === "STFT");
+  const window = stft ? constants.get(stft.inputs[2]!) : undefined;
+  const filters = [...constants.values()].find((c) => c.dims.length === 2 && c.dims[1] === 201);
+  if (!window || window.data.length !== 400 || !filters) throw new Error("log-mel part of the graph not recognised (STFT window / mel filters)");
+  const mel = buildMelModel(m, window.data, filters.data, filters.dims[0]!);
 
   const encoder = standaloneSubgraph(m, encSub);
   const decoder = standaloneSubgraph(m, decSub);
@@ -156,12 +148,13 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
   for (const [cp, b] of parseTable(W.attrString(bpe.attributes.get("byte_decoder")) ?? "")) byteDecoder[cp] = Number(b);
 
   return {
-    logmel,
+    mel,
     encoder,
     decoder,
     decoderAttn,
     tokenizer: { vocab, added, byteDecoder },
     config: {
+      nMels: filters.dims[0]!,
       eos: W.attrInt(beam.attributes.get("eos_token_id")) ?? 50256,
       sot: W.attrInt(beam.attributes.get("decoder_start_token_id")) ?? 50257,
       numLayers,
@@ -170,4 +163,73 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
       attnLayers,
     },
   };
+}
+
+/**
+ * The shipped graph without its ai.onnx.contrib BpeDecoder (which onnxruntime-node cannot run):
+ * outputs the BeamSearch `sequences` (int32 [1, beams, len]). Used by the bench as the baseline.
+ */
+export function stripBpeDecoder(modelBytes: Uint8Array): Uint8Array {
+  const m = W.parseModel(modelBytes);
+  const g = m.graph;
+  const beam = g.nodes.find((n) => n.opType === "BeamSearch");
+  if (!beam) throw new Error("no BeamSearch node");
+  const seqName = beam.outputs[0]!;
+  const parts: Uint8Array[] = [];
+  for (const f of g.fields) {
+    if (f.field === 12) continue; // old outputs
+    if (f.field === 1) {
+      const n = W.parseNode(f);
+      if (n.opType === "BpeDecoder" || (n.opType === "Cast" && n.inputs[0] === seqName)) continue;
+    }
+    parts.push(f.raw);
+  }
+  // ValueInfo: int32 tensor
+  parts.push(W.lenField(12, [W.stringField(1, seqName), W.lenField(2, [W.lenField(1, [W.varintField(1, 6)])])]));
+  const opsets = m.fields.filter((f) => f.field === 8 && !W.str(W.readFields(f.bytes!).find((x) => x.field === 1)?.bytes).startsWith("ai.onnx.contrib")).map((f) => f.raw);
+  return W.concat([W.varintField(1, 8), ...opsets, W.lenField(7, parts)]);
+}
+
+function floatInit(name: string, dims: number[], data: Float32Array): Uint8Array {
+  const raw = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  return W.lenField(5, [...dims.map((d) => W.varintField(1, d)), W.varintField(2, 1), W.stringField(8, name), W.lenField(9, [raw])]);
+}
+
+function buildMelModel(original: W.OnnxModel, window: Float32Array, filters: Float32Array, nMels: number): Uint8Array {
+  const N = 400;
+  const K = N / 2 + 1;
+  const cos = new Float32Array(N * K);
+  const sin = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const a = (2 * Math.PI * ((n * k) % N)) / N;
+      cos[n * K + k] = window[n]! * Math.cos(a);
+      sin[n * K + k] = window[n]! * Math.sin(a);
+    }
+  }
+  const melT = new Float32Array(K * nMels); // [K, nMels]
+  for (let m = 0; m < nMels; m++) for (let k = 0; k < K; k++) melT[k * nMels + m] = filters[m * K + k]!;
+  const tiny = new Float32Array([1e-10]);
+  const invLn10 = new Float32Array([1 / Math.LN10]);
+  const parts = [
+    W.nodeRecord("MatMul", ["frames", "dft_cos"], ["re"], "re"),
+    W.nodeRecord("MatMul", ["frames", "dft_sin"], ["im"], "im"),
+    W.nodeRecord("Mul", ["re", "re"], ["re2"], "re2"),
+    W.nodeRecord("Mul", ["im", "im"], ["im2"], "im2"),
+    W.nodeRecord("Add", ["re2", "im2"], ["power"], "power"),
+    W.nodeRecord("MatMul", ["power", "mel_filters"], ["melp"], "melp"),
+    W.nodeRecord("Max", ["melp", "tiny"], ["clipped"], "clip"),
+    W.nodeRecord("Log", ["clipped"], ["ln"], "ln"),
+    W.nodeRecord("Mul", ["ln", "inv_ln10"], ["log10_mel"], "log10"),
+    W.stringField(2, "whisper_log_mel"),
+    floatInit("dft_cos", [N, K], cos),
+    floatInit("dft_sin", [N, K], sin),
+    floatInit("mel_filters", [K, nMels], melT),
+    floatInit("tiny", [], tiny),
+    floatInit("inv_ln10", [], invLn10),
+    W.floatValueInfoRecord(11, "frames", [-1, N]),
+    W.floatValueInfoRecord(12, "log10_mel"),
+  ];
+  const opsets = original.fields.filter((f) => f.field === 8 && W.str(W.readFields(f.bytes!).find((x) => x.field === 1)?.bytes) === "ai.onnx").map((f) => f.raw);
+  return W.concat([W.varintField(1, 8), W.stringField(2, "stemscribe-derive"), ...opsets, W.lenField(7, parts)]);
 }

@@ -27,7 +27,8 @@ export type ModelSource = string | Uint8Array;
 
 export interface WhisperModelSources {
   ort: OrtModule;
-  logmel: ModelSource;
+  /** frames [F, 400] -> log10 mel [F, 80] (see derive.ts). */
+  mel: ModelSource;
   encoder: ModelSource;
   decoder: ModelSource;
   /** Decoder variant that also outputs cross-attention logits (word timestamps); loaded on first use. */
@@ -45,7 +46,7 @@ export interface WhisperModel {
   readonly ort: OrtModule;
   readonly tokenizer: WhisperTokenizer;
   readonly config: WhisperConfigFile;
-  readonly logmel: OrtSession;
+  readonly mel: OrtSession;
   readonly encoder: OrtSession;
   readonly decoder: OrtSession;
   /** Resolves the cross-attention decoder (word timestamps), loading it once. */
@@ -55,6 +56,22 @@ export interface WhisperModel {
   /** Runs `fn` with exclusive use of the CPU-bound sessions (keeps 2 cores from oversubscription). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   release(): Promise<void>;
+  /** Cumulative counters (windows, decodes, tokens, ms per stage) for benches and logs. */
+  readonly stats: WhisperStats;
+}
+
+export interface WhisperStats {
+  windows: number;
+  decodes: number;
+  tokens: number;
+  melMs: number;
+  encoderMs: number;
+  decoderMs: number;
+  totalDecodeMs: number;
+}
+
+export function newStats(): WhisperStats {
+  return { windows: 0, decodes: 0, tokens: 0, melMs: 0, encoderMs: 0, decoderMs: 0, totalDecodeMs: 0 };
 }
 
 export const DEFAULT_SESSION_OPTIONS = {
@@ -69,7 +86,7 @@ export const DEFAULT_SESSION_OPTIONS = {
 export async function loadWhisperModel(src: WhisperModelSources): Promise<WhisperModel> {
   const opts = { ...DEFAULT_SESSION_OPTIONS, ...(src.sessionOptions ?? {}) };
   const create = (m: ModelSource) => src.ort.InferenceSession.create(m, opts);
-  const [logmel, encoder, decoder] = await Promise.all([create(src.logmel), create(src.encoder), create(src.decoder)]);
+  const [mel, encoder, decoder] = await Promise.all([create(src.mel), create(src.encoder), create(src.decoder)]);
   const tokenizer = new WhisperTokenizer(src.tokenizer);
   let attn: Promise<OrtSession> | undefined;
   let chain: Promise<unknown> = Promise.resolve();
@@ -78,7 +95,7 @@ export async function loadWhisperModel(src: WhisperModelSources): Promise<Whispe
     ort: src.ort,
     tokenizer,
     config: src.config,
-    logmel,
+    mel,
     encoder,
     decoder,
     decoderAttn() {
@@ -87,13 +104,14 @@ export async function loadWhisperModel(src: WhisperModelSources): Promise<Whispe
       return attn;
     },
     suppressTokens: Int32Array.from(tokenizer.defaultSuppressTokens()),
+    stats: newStats(),
     exclusive<T>(fn: () => Promise<T>): Promise<T> {
       const next = chain.then(fn, fn);
       chain = next.catch(() => {});
       return next;
     },
     async release() {
-      for (const s of [logmel, encoder, decoder, ...(attn ? [await attn] : [])]) await s.release?.();
+      for (const s of [mel, encoder, decoder, ...(attn ? [await attn] : [])]) await s.release?.();
     },
   };
 }

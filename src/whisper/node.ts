@@ -7,9 +7,9 @@ import { deriveWhisperAssets } from "./derive";
 import { loadWhisperModel, type OrtModule, type WhisperModel } from "./model";
 
 export const WHISPER_DIR_NAME = "whisper-tiny.en";
-const FILES = ["logmel.onnx", "encoder.onnx", "decoder.onnx", "decoder-attn.onnx", "tokenizer.json", "config.json"] as const;
+const FILES = ["mel.onnx", "encoder.onnx", "decoder.onnx", "decoder-attn.onnx", "tokenizer.json", "config.json"] as const;
 /** Bump when derive.ts changes what it writes. */
-const DERIVE_VERSION = 1;
+const DERIVE_VERSION = 2;
 
 export function shippedWhisperModelPath(): string {
   const require = createRequire(import.meta.url);
@@ -17,7 +17,7 @@ export function shippedWhisperModelPath(): string {
 }
 
 /**
- * Derives models/whisper-tiny.en/{logmel,encoder,decoder,decoder-attn}.onnx + tokenizer.json + config.json
+ * Derives models/whisper-tiny.en/{mel,encoder,decoder,decoder-attn}.onnx + tokenizer.json + config.json
  * from the shipped all-in-one graph. Idempotent: a stamp file records the source size/mtime and the
  * derive version, so a second call is a few stat() calls. Writes via temp files + rename.
  */
@@ -36,7 +36,7 @@ export function ensureWhisperModel(modelsDir: string, sourcePath = shippedWhispe
     writeFileSync(tmp, data);
     renameSync(tmp, join(dir, name));
   };
-  put("logmel.onnx", a.logmel);
+  put("mel.onnx", a.mel);
   put("encoder.onnx", a.encoder);
   put("decoder.onnx", a.decoder);
   put("decoder-attn.onnx", a.decoderAttn);
@@ -61,7 +61,7 @@ export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Reco
       const ort = (await import("onnxruntime-node")) as unknown as OrtModule;
       return loadWhisperModel({
         ort,
-        logmel: join(dir, "logmel.onnx"),
+        mel: join(dir, "mel.onnx"),
         encoder: join(dir, "encoder.onnx"),
         decoder: join(dir, "decoder.onnx"),
         decoderAttn: join(dir, "decoder-attn.onnx"),

@@ -249,7 +249,10 @@ export function int64InitRecord(name: string, dims: number[], values: number[]):
 }
 
 /** An encoded ValueInfoProto for a float tensor of unknown shape, as graph input/output `field`. */
-export function floatValueInfoRecord(field: 11 | 12, name: string): Uint8Array {
-  // TypeProto{tensor_type(1): {elem_type(1)=FLOAT}}
-  return lenField(field, [stringField(1, name), lenField(2, [lenField(1, [varintField(1, 1)])])]);
+export function floatValueInfoRecord(field: 11 | 12, name: string, dims?: number[]): Uint8Array {
+  // TypeProto{tensor_type(1): {elem_type(1)=FLOAT, shape(2): {dim(1): {dim_value(1) | dim_param(2)}}}}
+  const shape = dims
+    ? [lenField(2, dims.map((d, i) => lenField(1, [d >= 0 ? varintField(1, d) : stringField(2, `d${i}`)])))]
+    : [];
+  return lenField(field, [stringField(1, name), lenField(2, [lenField(1, [varintField(1, 1), ...shape])])]);
 }
