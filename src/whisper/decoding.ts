@@ -30,6 +30,8 @@ export interface WindowDecodeOptions {
 export interface WindowDecodeResult {
   /** Sampled tokens, eot excluded. */
   tokens: number[];
+  /** Log-probability of each sampled token (after the logit filters). */
+  tokenLogprobs: number[];
   sumLogprob: number;
   avgLogprob: number;
   temperature: number;
@@ -200,6 +202,7 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
   const maxLen = Math.min(SAMPLE_LEN, N_TEXT_CTX - enc.promptLength);
   const session = o.collectAttention ? await model.decoderAttn() : model.decoder;
   const tokens: number[] = [];
+  const tokenLogprobs: number[] = [];
   const attention: Float32Array[] | undefined = o.collectAttention ? [] : undefined;
   const tokenBuf = new Int32Array(1);
   const tokenTensor = new model.ort.Tensor("int32", tokenBuf, [1, 1]);
@@ -214,9 +217,11 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
     scratch.set(logits.length === V ? logits : logits.subarray(0, V));
     applyRules(model, scratch, tokens);
     const next = o.temperature > 0 ? sample(scratch, o.temperature, rng) : argmax(scratch);
-    sumLogprob += scratch[next]! - logSumExp(scratch);
+    const lp = scratch[next]! - logSumExp(scratch);
+    sumLogprob += lp;
     if (next === tk.eot) break;
     tokens.push(next);
+    tokenLogprobs.push(lp);
     o.onToken?.(tokens);
     if (tokens.length >= maxLen) break;
     tokenBuf[0] = next;
@@ -235,13 +240,14 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
   // the prompt's last position, which the encoder step does not expose: in timestamp mode token 0
   // is always a timestamp, so a placeholder keeps the indexing (attention[k] <-> tokens[k]).
   if (attention) attention.unshift(new Float32Array(heads.length * 1500));
-  return { tokens, sumLogprob, avgLogprob: sumLogprob / (tokens.length + 1), temperature: o.temperature, attention };
+  return { tokens, tokenLogprobs, sumLogprob, avgLogprob: sumLogprob / (tokens.length + 1), temperature: o.temperature, attention };
 }
 
 // ---- beam search (optional, temperature 0 only) --------------------------------------------
 
 interface Beam {
   tokens: number[];
+  lps: number[];
   logprob: number;
   selfKV: OrtTensor[];
   attention?: Float32Array[];
@@ -278,12 +284,12 @@ async function beamDecode(model: WhisperModel, enc: EncodedWindow, o: WindowDeco
   const session = o.collectAttention ? await model.decoderAttn() : model.decoder;
   const crossB = tileKV(model, enc.crossKV, B);
   const scratch = new Float32Array(V);
-  let beams: Beam[] = [{ tokens: [], logprob: 0, selfKV: enc.selfKV, attention: o.collectAttention ? [new Float32Array(heads.length * 1500)] : undefined }];
+  let beams: Beam[] = [{ tokens: [], lps: [], logprob: 0, selfKV: enc.selfKV, attention: o.collectAttention ? [new Float32Array(heads.length * 1500)] : undefined }];
   let logitsPerBeam: Float32Array[] = [enc.firstLogits];
-  const finished: { tokens: number[]; logprob: number; attention?: Float32Array[] }[] = [];
+  const finished: { tokens: number[]; lps: number[]; logprob: number; attention?: Float32Array[] }[] = [];
   for (let step = 0; step < maxLen && finished.length < B; step++) {
     if (o.signal?.aborted) break;
-    const cands: { beam: number; token: number; logprob: number }[] = [];
+    const cands: { beam: number; token: number; logprob: number; lp: number }[] = [];
     beams.forEach((b, bi) => {
       scratch.set(logitsPerBeam[bi]!.subarray(0, V));
       applyRules(model, scratch, b.tokens);
@@ -296,13 +302,13 @@ async function beamDecode(model: WhisperModel, enc: EncodedWindow, o: WindowDeco
         if (top.length < B + 1) { top.push([i, v]); top.sort((a, c) => c[1] - a[1]); }
         else if (v > top[B]![1]) { top[B] = [i, v]; top.sort((a, c) => c[1] - a[1]); }
       }
-      for (const [t, v] of top) cands.push({ beam: bi, token: t, logprob: b.logprob + v - lse });
+      for (const [t, v] of top) cands.push({ beam: bi, token: t, logprob: b.logprob + v - lse, lp: v - lse });
     });
     cands.sort((a, c) => c.logprob - a.logprob);
-    const next: { beam: number; token: number; logprob: number }[] = [];
+    const next: { beam: number; token: number; logprob: number; lp: number }[] = [];
     for (const c of cands) {
       if (c.token === tk.eot) {
-        if (finished.length < B) finished.push({ tokens: beams[c.beam]!.tokens, logprob: c.logprob, attention: beams[c.beam]!.attention });
+        if (finished.length < B) finished.push({ tokens: beams[c.beam]!.tokens, lps: beams[c.beam]!.lps, logprob: c.logprob, attention: beams[c.beam]!.attention });
       } else next.push(c);
       if (next.length === B) break;
     }
@@ -319,6 +325,7 @@ async function beamDecode(model: WhisperModel, enc: EncodedWindow, o: WindowDeco
     const attnAll = o.collectAttention ? batchedAlignment(out, heads, n) : undefined;
     beams = next.map((c, k) => ({
       tokens: [...beams[c.beam]!.tokens, c.token],
+      lps: [...beams[c.beam]!.lps, c.lp],
       logprob: c.logprob,
       selfKV: newSelf,
       attention: attnAll ? [...beams[c.beam]!.attention!, attnAll.subarray(k * rows, (k + 1) * rows)] : undefined,
@@ -326,11 +333,11 @@ async function beamDecode(model: WhisperModel, enc: EncodedWindow, o: WindowDeco
     })) as Beam[];
     logitsPerBeam = next.map((_, k) => logits.subarray(k * V, (k + 1) * V));
   }
-  if (finished.length === 0) for (const b of beams) finished.push({ tokens: b.tokens, logprob: b.logprob, attention: b.attention });
+  if (finished.length === 0) for (const b of beams) finished.push({ tokens: b.tokens, lps: b.lps, logprob: b.logprob, attention: b.attention });
   // length_penalty None: rank by logprob / length
   let best = finished[0]!;
   for (const f of finished) if (f.logprob / Math.max(1, f.tokens.length) > best.logprob / Math.max(1, best.tokens.length)) best = f;
-  return { tokens: best.tokens, sumLogprob: best.logprob, avgLogprob: best.logprob / (best.tokens.length + 1), temperature: 0, attention: best.attention };
+  return { tokens: best.tokens, tokenLogprobs: best.lps, sumLogprob: best.logprob, avgLogprob: best.logprob / (best.tokens.length + 1), temperature: 0, attention: best.attention };
 }
 
 function beamIndex(beams: Beam[], i: number): number {

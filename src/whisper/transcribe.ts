@@ -128,6 +128,7 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
   let fullText = "";
   let seek = 0;
   let windowIndex = 0;
+  const lastSpeech = { t: 0 };
   let lastFraction = 0;
   const report = (fraction: number, message: string) => {
     fraction = Math.min(1, Math.max(lastFraction, fraction));
@@ -217,7 +218,7 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
 
     if (opts.wordTimestamps && result.attention) {
       addWordTimestamps(model, built, current.map((c) => c.offset), result, {
-        timeOffset, numFrames: segmentSize, heads,
+        timeOffset, numFrames: segmentSize, heads, lastSpeech, mel: logMel,
       });
       if (!singleTimestampEnding) {
         let lastWordEnd: number | undefined;
@@ -249,7 +250,7 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
     if (seek <= Math.round(timeOffset * FRAMES_PER_SECOND)) seek = Math.round(timeOffset * FRAMES_PER_SECOND) + segmentSize;
   }
   report(1, `done, ${fmt(duration)} s of ${fmt(duration)} s`);
-  return { text: fullText.trim() ? fullText : "", language: "en", duration, segments };
+  return { text: fullText.trim(), language: "en", duration, segments };
 }
 
 function round3(x: number): number {
