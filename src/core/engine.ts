@@ -123,6 +123,8 @@ export class Job {
     if (!spec) throw new Error(`stage ${name} is not in the plan of a ${this.state.kind} job`);
     this.throwIfCancelled();
     const s = this.state;
+    if (this.current === spec) return this.contextFor(spec);
+    this.closeStage();
     for (const st of s.stages) {
       if (st.name === name) { st.status = "running"; break; }
       if (st.status !== "done") { st.status = "done"; st.progress = 100; }
@@ -133,6 +135,21 @@ export class Job {
     s.stage_progress = 0;
     s.started_at ??= Date.now();
     this.setProgress(spec.from, 0, message, true);
+    return this.contextFor(spec);
+  }
+
+  /** Close the running stage visibly: its own bar ends at 100 before the next stage (or the end). */
+  private closeStage() {
+    if (!this.current) return;
+    const s = this.state;
+    s.stage_progress = 100;
+    s.progress = Math.max(s.progress, this.current.to);
+    this.current = null;
+    this.emit(true);
+  }
+
+  private contextFor(spec: StageSpec): WorkContext {
+    const s = this.state;
     return {
       signal: this.signal,
       progress: (fraction, msg) => {
@@ -165,6 +182,7 @@ export class Job {
 
   complete(message = "done") {
     if (isTerminal(this.state.status)) return;
+    this.closeStage();
     const s = this.state;
     for (const st of s.stages) { st.status = "done"; st.progress = 100; }
     this.end("completed", this.doneStage, message, null);

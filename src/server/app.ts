@@ -191,6 +191,7 @@ export function createApp(config: Config) {
     },
     async stop() {
       engine.close();
+      await models.close();
       await app.stop(true);
     },
   };

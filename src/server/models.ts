@@ -1,7 +1,6 @@
 // Which models the server can run, loaded once and shared by all jobs.
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { loadDemucs, type DemucsModel } from "../separation";
+import type { DemucsModel } from "../separation";
+import { loadDemucsIsolated } from "../separation/node";
 import { loadDefaultWhisperModel } from "../whisper/node";
 import type { WhisperModel } from "../whisper/model";
 import { HttpError } from "./errors";
@@ -37,13 +36,16 @@ export class ModelRegistry {
   }
 
   demucs(): Promise<DemucsModel> {
-    this.demucsP ??= (async () => {
-      const ort = await import("onnxruntime-node");
-      const path = join(dirname(createRequire(import.meta.url).resolve("demucs/package.json")), "htdemucs.onnx");
-      return loadDemucs({ ort: ort as never, model: path });
-    })();
+    // The graph runs in a child process so cancelling a job kills a running segment at once.
+    this.demucsP ??= loadDemucsIsolated();
     this.demucsP.catch(() => (this.demucsP = null));
     return this.demucsP;
+  }
+
+  async close() {
+    const d = this.demucsP;
+    this.demucsP = null;
+    if (d) await (await d.catch(() => null))?.dispose();
   }
 
   whisper(_name = DEFAULT_WHISPER): Promise<WhisperModel> {

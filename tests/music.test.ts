@@ -1,0 +1,132 @@
+// The music pipeline end to end with the real HTDemucs and Whisper weights, on a short excerpt.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { decodeAudio } from "../src/audio";
+import { decodeWav, encodeWav } from "../src/audio/wav";
+import { FIXTURES, openWs, startServer, upload, waitDone, type TestServer } from "./helpers/server";
+
+let s: TestServer;
+let excerpt: File;
+beforeAll(async () => {
+  s = await startServer({ modelsDir: join(import.meta.dir, "../models") });
+  // 8 s of the song: two model segments, two lyric lines (at 2 s and 6 s).
+  const mix = decodeWav(new Uint8Array(await Bun.file(join(FIXTURES, "song/mixture.wav")).arrayBuffer()));
+  const n = 8 * 44100;
+  excerpt = new File([encodeWav({ sampleRate: 44100, channels: mix.channels.map((c) => c.slice(0, n)) })], "excerpt.wav");
+});
+afterAll(async () => { await s.close(); });
+
+const ORDER = ["uploading", "separation", "transcription", "karaoke", "complete"];
+
+test("upload?model=demucs runs separation, lyrics and karaoke with ordered WebSocket events and working downloads", async () => {
+  const ws = await openWs(s.wsUrl);
+  ws.send({ subscribe: "*" });
+  await ws.waitFor((f) => f.event === "subscribed");
+  const r = await upload(s.url, "/upload?model=demucs&auto_process=true", excerpt);
+  expect(r.status).toBe(200);
+  const { file_id } = (await r.json()) as any;
+  const done = await waitDone(s.url, file_id, 300_000);
+  expect(done.status).toBe("completed");
+  await ws.waitFor((f) => f.event === "processing_progress" && f.data.file_id === file_id && f.data.status === "completed");
+  const events = ws.frames.filter((f) => f.event === "processing_progress" && f.data.file_id === file_id).map((f) => f.data);
+  ws.close();
+
+  // Stage order never goes back, seq only grows, each stage's own bar reaches 100.
+  for (let i = 1; i < events.length; i++) {
+    expect(ORDER.indexOf(events[i].stage)).toBeGreaterThanOrEqual(ORDER.indexOf(events[i - 1].stage));
+    expect(events[i].seq).toBeGreaterThan(events[i - 1].seq);
+    expect(events[i].overall_progress).toBeGreaterThanOrEqual(events[i - 1].overall_progress);
+  }
+  for (const stage of ORDER.slice(1)) {
+    expect(events.some((e) => e.stage === stage && e.progress === 100)).toBe(true);
+  }
+  expect(events.some((e) => e.stage === "separation" && /segment \d+\/\d+/.test(e.message))).toBe(true);
+  expect(events.at(-1)).toMatchObject({ stage: "complete", progress: 100, status: "completed", error: null });
+
+  // Every download works and holds what its name says.
+  const list = (await (await fetch(`${s.url}/files/${file_id}`)).json()) as any;
+  const names = list.files.map((f: any) => f.name);
+  for (const stem of ["drums", "bass", "other", "vocals", "instrumental"]) {
+    expect(names).toContain(`${stem}.wav`);
+    expect(names).toContain(`${stem}.mp3`);
+  }
+  for (const ext of ["lrc", "enhanced.lrc", "ass", "vtt", "srt", "json"]) expect(names).toContain(`lyrics.${ext}`);
+  for (const f of list.files) {
+    const res = await fetch(f.url);
+    expect(res.status).toBe(200);
+    const body = new Uint8Array(await res.arrayBuffer());
+    expect(body.length).toBe(f.bytes);
+    if (/\.(wav|mp3)$/.test(f.name)) {
+      const pcm = await decodeAudio(body);
+      expect(pcm.sampleRate).toBe(44100);
+      expect(Math.abs(pcm.channels[0]!.length / 44100 - 8)).toBeLessThan(0.1);
+    }
+  }
+  const lyrics = (await (await fetch(list.files.find((f: any) => f.name === "lyrics.json").url)).json()) as any;
+  expect(lyrics.lines.length).toBeGreaterThanOrEqual(1);
+  const lrc = await (await fetch(list.files.find((f: any) => f.name === "lyrics.lrc").url)).text();
+  expect(lrc).toMatch(/^\[\d\d:\d\d\.\d\d\]\S/m);
+  const ass = await (await fetch(list.files.find((f: any) => f.name === "lyrics.ass").url)).text();
+  expect(ass).toContain("{\\k");
+
+  // The instrumental is the sum of the other three stems.
+  const get = async (n: string) => decodeWav(new Uint8Array(await (await fetch(list.files.find((f: any) => f.name === n).url)).arrayBuffer()));
+  const [inst, d, b, o] = await Promise.all(["instrumental.wav", "drums.wav", "bass.wav", "other.wav"].map(get));
+  let err = 0;
+  for (let i = 0; i < inst!.channels[0]!.length; i += 97) err = Math.max(err, Math.abs(inst!.channels[0]![i]! - d!.channels[0]![i]! - b!.channels[0]![i]! - o!.channels[0]![i]!));
+  expect(err).toBeLessThan(4 / 32768);
+}, 300_000);
+
+test("a model that is not installed gets a 400 naming the choices", async () => {
+  const r = await upload(s.url, "/upload?model=spleeter", excerpt);
+  expect(r.status).toBe(400);
+  expect(((await r.json()) as any).error.message).toContain("demucs");
+});
+
+test("auto_process=false stores the upload; POST /process/{id} cancels cleanly during separation", async () => {
+  const r = await upload(s.url, "/upload?model=demucs&auto_process=false", await Bun.file(join(FIXTURES, "song/mixture.wav")).arrayBuffer().then((b) => new File([b], "mixture.wav")));
+  const { file_id } = (await r.json()) as any;
+  await Bun.sleep(300);
+  const stored = (await (await fetch(`${s.url}/progress/${file_id}`)).json()) as any;
+  expect(stored.status).toBe("uploading");
+  expect(stored.message).toContain("/process/");
+  expect((await fetch(`${s.url}/process/${file_id}`, { method: "POST" })).status).toBe(200);
+  // Wait until a segment is being computed, then cancel and check the CPU goes quiet.
+  for (;;) {
+    const p = (await (await fetch(`${s.url}/progress/${file_id}`)).json()) as any;
+    if (p.stage === "separation" && p.stage_progress >= 10) break;
+    expect(p.status).not.toBe("error");
+    await Bun.sleep(50);
+  }
+  await Bun.sleep(500);
+  const cancelled = await fetch(`${s.url}/jobs/${file_id}`, { method: "DELETE" });
+  expect(cancelled.status).toBe(200);
+  await Bun.sleep(1000);
+  const cpu = () => {
+    // This process plus any model child process, in seconds of CPU.
+    const self = process.cpuUsage();
+    return (self.user + self.system) / 1e6 + childCpu();
+  };
+  const c0 = cpu();
+  await Bun.sleep(1000);
+  const used = cpu() - c0;
+  expect(used).toBeLessThan(0.3);
+  const final = await waitDone(s.url, file_id);
+  expect(final.status).toBe("cancelled");
+  expect(final.stage).toBe("separation");
+}, 300_000);
+
+/** CPU seconds of this process's children (a Demucs worker, if one is running), from /proc. */
+function childCpu(): number {
+  const { readdirSync, readFileSync } = require("node:fs") as typeof import("node:fs");
+  let total = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) !== process.pid) continue;
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {}
+  }
+  return total;
+}
