@@ -1,0 +1,184 @@
+// Whisper core (library level): derived model + tokenizer, decoding rules on edge cases, WER on a
+// speech clip, word timestamps on the song's vocal stem, progress, cancellation, concurrency.
+// Uses the real derived whisper-tiny.en (no network); models/ is prepared on first use.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeAudio } from "../src/audio/decode";
+import type { PcmAudio } from "../src/audio/pcm";
+import { CancelledError, quietContext } from "../src/core/work";
+import { ensureWhisperModel, loadDefaultWhisperModel } from "../src/whisper/node";
+import type { WhisperModel } from "../src/whisper/model";
+import { transcribe } from "../src/whisper/transcribe";
+import { wer } from "../src/whisper/wer";
+import { WhisperTokenizer } from "../src/whisper/tokenizer";
+
+const MODELS = join(import.meta.dir, "../models");
+const FIX = "/work/shared/fixtures";
+const REF = "/work/shared/reference/whisper-tiny.en";
+const audio = async (p: string): Promise<PcmAudio> => decodeAudio(new Uint8Array(readFileSync(join(FIX, p))));
+const truth = JSON.parse(readFileSync(join(FIX, "speech/transcripts.json"), "utf8")) as Record<string, string>;
+
+let model: WhisperModel;
+beforeAll(async () => {
+  model = await loadDefaultWhisperModel(MODELS);
+}, 120_000);
+
+describe("derived model and tokenizer", () => {
+  test("ensureWhisperModel is idempotent and fast when done", () => {
+    const t0 = performance.now();
+    const dir = ensureWhisperModel(MODELS);
+    expect(performance.now() - t0).toBeLessThan(200);
+    expect(dir).toEndWith("whisper-tiny.en");
+  });
+
+  test("vocabulary matches the reference tokenizer files", () => {
+    const tk = model.tokenizer;
+    const vocab = JSON.parse(readFileSync(join(REF, "vocab.json"), "utf8")) as Record<string, number>;
+    let mismatches = 0;
+    for (const [tok, id] of Object.entries(vocab)) if (tk.tokenToId.get(tok) !== id && tk.specialToId.get(tok) !== id) mismatches++;
+    expect(mismatches).toBe(0);
+    const added = JSON.parse(readFileSync(join(REF, "added_tokens.json"), "utf8")) as Record<string, number>;
+    for (const [tok, id] of Object.entries(added)) {
+      // the reference names the 1501 timestamp tokens only in tokenizer.json; all others must agree
+      if (!/^<\|\d+\.\d\d\|>$/.test(tok)) expect(tk.specialToId.get(tok)).toBe(id);
+    }
+    expect(tk.timestampBegin).toBe(50363);
+    expect(tk.vocabSize).toBe(51864);
+  });
+
+  test("suppress tokens and BPE encoding agree with the reference", () => {
+    const gen = JSON.parse(readFileSync(join(REF, "generation_config.json"), "utf8"));
+    expect(Array.from(model.suppressTokens)).toEqual(gen.suppress_tokens);
+    // encode(" ") + eot is openai's SuppressBlank set == begin_suppress_tokens
+    expect([...model.tokenizer.encode(" "), model.tokenizer.eot]).toEqual(gen.begin_suppress_tokens);
+    const tk = model.tokenizer;
+    for (const s of Object.values(truth)) {
+      const ids = tk.encode(" " + s);
+      expect(tk.decode(ids)).toBe(" " + s);
+    }
+    // merges.txt order: the first merges must produce their tokens
+    const merges = readFileSync(join(REF, "merges.txt"), "utf8").split("\n").slice(1, 200).filter(Boolean);
+    for (const m of merges) {
+      const [a, b] = m.split(" ");
+      expect(tk.tokenToId.has(a! + b!)).toBe(true);
+    }
+    expect(tk.encode(" The birch canoe")).toEqual([383, 35122, 354, 47434]);
+  });
+
+  test("a standalone tokenizer can be built from the derived file", () => {
+    const t = new WhisperTokenizer(JSON.parse(readFileSync(join(MODELS, "whisper-tiny.en/tokenizer.json"), "utf8")));
+    expect(t.decode(t.encode(" hello world"))).toBe(" hello world");
+  });
+});
+
+describe("transcription", () => {
+  test("silence gives an empty transcript", async () => {
+    const r = await transcribe(model, await audio("bad/silence-10s.wav"), {}, quietContext());
+    expect(r.text).toBe("");
+    expect(r.duration).toBeCloseTo(10, 1);
+  }, 60_000);
+
+  test("a 10 ms clip gives empty text, no error", async () => {
+    const r = await transcribe(model, await audio("bad/tiny-10ms.wav"), {}, quietContext());
+    expect(r.text).toBe("");
+    expect(r.segments.every((s) => s.text === "")).toBe(true);
+  }, 60_000);
+
+  test("empty audio gives empty text", async () => {
+    const r = await transcribe(model, { sampleRate: 16000, channels: [new Float32Array(0)] }, {}, quietContext());
+    expect(r.text).toBe("");
+  });
+
+  test("harvard clips transcribe with low WER and sane segments", async () => {
+    const files = ["harvard-02.wav", "harvard-06.wav", "harvard-08.wav"];
+    const refs: string[] = [];
+    const hyps: string[] = [];
+    for (const f of files) {
+      const r = await transcribe(model, await audio(`speech/${f}`), {}, quietContext());
+      refs.push(truth[f]!);
+      hyps.push(r.text);
+      expect(r.language).toBe("en");
+      for (const s of r.segments) {
+        expect(s.end).toBeGreaterThan(s.start);
+        expect(s.tokens.length).toBeGreaterThan(0);
+        expect(s.avg_logprob).toBeLessThanOrEqual(0);
+        expect(s.no_speech_prob).toBeGreaterThanOrEqual(0);
+        expect(s.compression_ratio).toBeGreaterThan(0);
+      }
+    }
+    expect(wer(refs.join(" "), hyps.join(" "))).toBeLessThan(0.3);
+  }, 60_000);
+
+  test("non-English language is refused on the English-only model", async () => {
+    await expect(transcribe(model, await audio("speech/harvard-06.wav"), { language: "de" }, quietContext())).rejects.toThrow(/English-only/);
+  });
+
+  test("prompt, temperature and beam search options decode", async () => {
+    const a = await audio("speech/harvard-06.wav");
+    const r1 = await transcribe(model, a, { prompt: "Lemons and punch.", beamSize: 3 }, quietContext());
+    expect(wer(truth["harvard-06.wav"]!, r1.text)).toBeLessThan(0.5);
+    const r2 = await transcribe(model, a, { temperature: 0.2 }, quietContext());
+    expect(r2.segments[0]!.temperature).toBeGreaterThanOrEqual(0.2);
+    expect(r2.text.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("concurrent calls on one model both finish correctly", async () => {
+    const [a, b] = await Promise.all([audio("speech/harvard-02.wav"), audio("speech/harvard-06.wav")]);
+    const solo = await transcribe(model, b, {}, quietContext());
+    const [ra, rb] = await Promise.all([transcribe(model, a, {}, quietContext()), transcribe(model, b, {}, quietContext())]);
+    expect(rb.text).toBe(solo.text);
+    expect(wer(truth["harvard-02.wav"]!, ra.text)).toBeLessThan(0.5);
+  }, 60_000);
+});
+
+describe("long audio: seeking, progress, streaming, cancellation", () => {
+  test("progress is monotonic with window messages; text deltas add up", async () => {
+    const full = await audio("speech/long-harvard.wav");
+    const a: PcmAudio = { sampleRate: 16000, channels: [full.channels[0]!.subarray(0, 16000 * 45)] };
+    const seen: { f: number; m?: string }[] = [];
+    let streamed = "";
+    const r = await transcribe(model, a, { onTextDelta: (d) => (streamed += d) }, { signal: new AbortController().signal, progress: (f, m) => seen.push({ f, m }) });
+    expect(seen.length).toBeGreaterThan(10); // per token
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!.f).toBeGreaterThanOrEqual(seen[i - 1]!.f);
+    expect(seen[seen.length - 1]!.f).toBe(1);
+    expect(seen.some((s) => /^window 2\/\d+, \d+\.\d s of 45\.0 s$/.test(s.m ?? ""))).toBe(true);
+    expect(streamed.trim()).toBe(r.text);
+    // seeking by the last timestamp: segments are ordered and do not overlap much
+    for (let i = 1; i < r.segments.length; i++) expect(r.segments[i]!.start).toBeGreaterThanOrEqual(r.segments[i - 1]!.start);
+    expect(r.segments[r.segments.length - 1]!.end).toBeGreaterThan(35);
+    // long-harvard: the ten sentences on repeat, ~3.4 s each, so 45 s hold about 13 of them
+    const sentences = Array.from({ length: 20 }, (_, i) => truth[`harvard-${String((i % 10) + 1).padStart(2, "0")}.wav`]);
+    const n = r.text.split(/(?<=\.)\s+/).length;
+    expect(n).toBeGreaterThanOrEqual(11);
+    expect(wer(sentences.slice(0, 13).join(" "), r.text)).toBeLessThan(0.45);
+  }, 120_000);
+
+  test("abort between tokens throws CancelledError", async () => {
+    const full = await audio("speech/long-harvard.wav");
+    const ac = new AbortController();
+    let calls = 0;
+    const p = transcribe(model, { sampleRate: 16000, channels: [full.channels[0]!.subarray(0, 16000 * 60)] }, {}, {
+      signal: ac.signal,
+      progress() { if (++calls === 5) ac.abort(); },
+    });
+    await expect(p).rejects.toBeInstanceOf(CancelledError);
+  }, 60_000);
+});
+
+describe("word timestamps", () => {
+  test("karaoke line starts on the song's vocal stem within 0.3 s", async () => {
+    const lyrics = JSON.parse(readFileSync(join(FIX, "song/lyrics.json"), "utf8")) as { lines: { time: number; text: string }[] };
+    const r = await transcribe(model, await audio("song/vocals.wav"), { wordTimestamps: true }, quietContext()); // 44.1 kHz stereo: resampled
+    const words = r.segments.flatMap((s) => s.words ?? []);
+    expect(words.length).toBeGreaterThan(20);
+    for (let i = 1; i < words.length; i++) expect(words[i]!.start).toBeGreaterThanOrEqual(words[i - 1]!.start - 1e-6);
+    for (const w of words) {
+      expect(w.end).toBeGreaterThanOrEqual(w.start);
+      expect(w.probability).toBeGreaterThan(0);
+    }
+    // each true line start: the nearest segment start
+    const errors = lyrics.lines.map((l) => Math.min(...r.segments.map((s) => Math.abs((s.words?.[0]?.start ?? s.start) - l.time))));
+    for (const e of errors) expect(e).toBeLessThanOrEqual(0.3);
+  }, 120_000);
+});
