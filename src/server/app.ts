@@ -18,6 +18,7 @@ import { receiveUpload, checkUploadHeaders, type Upload } from "./upload";
 import { jobView, progressView } from "./views";
 import { ModelRegistry } from "./models";
 import { transcribeRoutes } from "./transcribe-routes";
+import { socketIo } from "./socketio";
 import { webRoutes } from "./web";
 import { wsRoutes } from "./ws";
 
@@ -85,6 +86,7 @@ export function createApp(config: Config) {
   };
   const baseUrl = (request: Request) => new URL(request.url).origin;
 
+  const sio = socketIo(engine, config.corsOrigin);
   const app = new Elysia()
     .onRequest(({ request, set }) => {
       Object.assign(set.headers, cors);
@@ -179,19 +181,21 @@ export function createApp(config: Config) {
     })
     .use(transcribeRoutes(ctx, models))
     .use(wsRoutes(engine, () => server))
+    .use(sio.routes)
     .use(webRoutes(config));
 
   return {
     app, engine, files, ctx, models,
     listen() {
       // Bun's own cap is only a backstop: our streaming check answers 413 with a JSON body first.
-      app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxUploadBytes * 2 + 64 * 1024 * 1024 });
+      app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxUploadBytes * 2 + 64 * 1024 * 1024, websocket: sio.websocket as never });
       server = app.server as Server<unknown>;
       return server;
     },
     async stop() {
       engine.close();
       await models.close();
+      sio.close();
       await app.stop(true);
     },
   };
