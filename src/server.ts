@@ -13,6 +13,11 @@ try {
 const server = createApp(config);
 const bun = server.listen();
 console.log(`stemscribe listening on http://${config.host}:${bun.port} (data: ${config.dataDir}, concurrency ${config.concurrency}, retention ${config.retentionMs / 1000} s)`);
+// Derive and load Whisper now, so the first request does not pay for it.
+server.models.whisper().then(
+  () => console.log("whisper model loaded"),
+  (e) => console.error(`whisper model failed to load: ${(e as Error).message}`),
+);
 const shutdown = async () => { await server.stop(); process.exit(0); };
 process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);
