@@ -1,7 +1,6 @@
 // Child process behind loadDemucsIsolated (./node.ts): loads the model, then answers inference frames
 // on stdin/stdout until stdin closes. Killed (SIGKILL) by the parent to cancel a running segment.
-import { loadDemucs } from "./model";
-import { f32bytes, FrameReader, frameHeader, MSG_ERROR, MSG_INFER, MSG_READY } from "./node";
+import { f32bytes, FrameReader, frameHeader, loadDemucsNode, MSG_ERROR, MSG_INFER, MSG_READY } from "./node";
 
 const out = process.stdout;
 function send(parts: Uint8Array[]) {
@@ -13,10 +12,9 @@ function sendError(id: number, e: unknown) {
 }
 
 try {
-  const ort = await import("onnxruntime-node");
-  const model = await loadDemucs({
-    ort: ort as any,
-    model: process.env.DEMUCS_MODEL!,
+  const model = await loadDemucsNode({
+    modelPath: process.env.DEMUCS_MODEL!,
+    split: process.env.DEMUCS_SPLIT !== "0",
     sessionOptions: JSON.parse(process.env.DEMUCS_SESSION_OPTIONS ?? "{}"),
   });
   send([frameHeader(MSG_READY, 0, 2, 0), f32bytes(new Float32Array([model.segmentLength, model.frames]))]);

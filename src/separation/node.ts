@@ -7,6 +7,7 @@
 // the event loop is blocked during each run. In the child, abort = SIGKILL: the CPU work stops at once
 // and the next segment/job respawns the child (model load ~1-2 s).
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -29,14 +30,19 @@ export interface NodeDemucsOptions {
   modelPath?: string;
   /** Extra onnxruntime session options (merged over DEFAULT_SESSION_OPTIONS). */
   sessionOptions?: Record<string, unknown>;
+  /** Run the graph in parts (see LoadDemucsOptions.split; default true). */
+  split?: boolean;
 }
 
 /** In-process model via onnxruntime-node (simplest, lowest memory; cancel only between segments). */
 export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<DemucsModel> {
   const ort = await import("onnxruntime-node");
+  const path = opts.modelPath ?? defaultModelPath();
+  const split = opts.split ?? true;
   return loadDemucs({
     ort: ort as any,
-    model: opts.modelPath ?? defaultModelPath(),
+    model: split ? new Uint8Array(readFileSync(path)) : path,
+    split,
     sessionOptions: { intraOpNumThreads: defaultThreads(), ...opts.sessionOptions },
   });
 }
@@ -145,7 +151,12 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   function start(): Child {
     const proc = spawn(process.execPath, [script], {
       stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, DEMUCS_MODEL: modelPath, DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions) },
+      env: {
+        ...process.env,
+        DEMUCS_MODEL: modelPath,
+        DEMUCS_SPLIT: opts.split === false ? "0" : "1",
+        DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions),
+      },
     });
     const c: Child = { proc, ready: null as any, pending: new Map(), dead: false };
     let readyResolve!: (v: { segmentLength: number; frames: number }) => void;
