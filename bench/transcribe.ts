@@ -26,7 +26,8 @@ const load = async (f: string) => {
   return a;
 };
 
-const model: WhisperModel = await loadDefaultWhisperModel("models");
+const sessionOptions = args.includes("--ort") ? JSON.parse(args[args.indexOf("--ort") + 1]!) : undefined;
+const model: WhisperModel = await loadDefaultWhisperModel("models", sessionOptions);
 const raw = await ort.InferenceSession.create(stripBpeDecoder(new Uint8Array(readFileSync(shippedWhisperModelPath()))), {
   executionProviders: ["cpu"], intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: "all", logSeverityLevel: 3,
 });
@@ -53,24 +54,28 @@ async function ours(x: Float32Array): Promise<string> {
   return r.text;
 }
 
-interface Row { name: string; seconds: number; ours: { wer: number; time: number; text: string }; raw: { wer: number; time: number; text: string } }
+interface Row { name: string; seconds: number; ours: { wer: number; time: number; cpu: number; text: string }; raw: { wer: number; time: number; cpu: number; text: string } }
 
 async function measure(name: string, files: string[]): Promise<Row> {
   const audio = await Promise.all(files.map(load));
   const seconds = audio.reduce((s, a) => s + a.channels[0]!.length / 16000, 0);
   const best = { ours: Infinity, raw: Infinity };
+  const cpu = { ours: Infinity, raw: Infinity };
   const texts = { ours: [] as string[], raw: [] as string[] };
   for (let r = 0; r < runs; r++) {
     for (const which of ["raw", "ours"] as const) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const out: string[] = [];
       for (const a of audio) out.push(await (which === "ours" ? ours : rawTranscribe)(a.channels[0]!));
       best[which] = Math.min(best[which], (performance.now() - t0) / 1000);
+      const c = process.cpuUsage(c0);
+      cpu[which] = Math.min(cpu[which], (c.user + c.system) / 1e6);
       texts[which] = out;
     }
   }
   const w = (t: string[]) => wer(files.map((f) => refs[f]!).join(" "), t.join(" "));
-  return { name, seconds, ours: { wer: w(texts.ours), time: best.ours, text: texts.ours.join(" | ") }, raw: { wer: w(texts.raw), time: best.raw, text: texts.raw.join(" | ") } };
+  return { name, seconds, ours: { wer: w(texts.ours), time: best.ours, cpu: cpu.ours, text: texts.ours.join(" | ") }, raw: { wer: w(texts.raw), time: best.raw, cpu: cpu.raw, text: texts.raw.join(" | ") } };
 }
 
 // warm-up (first runs allocate)
@@ -84,10 +89,11 @@ if (!skipLong) rows.push(await measure("long-harvard", ["long-harvard.wav"]));
 
 const pct = (x: number) => (100 * x).toFixed(1).padStart(5) + "%";
 console.log(`\nWhisper tiny.en int8, onnxruntime-node CPU, best of ${runs} run(s)${words ? ", ours with word timestamps" : ""}`);
-console.log("set                audio s | ours: WER    time s   RTF   | raw graph: WER  time s   RTF   | time ours/raw");
+console.log("set                audio s | ours: WER    time s   RTF   | raw graph: WER  time s   RTF   | time ours/raw | CPU s ours/raw");
 for (const r of rows) {
   console.log(
-    `${r.name.padEnd(18)} ${r.seconds.toFixed(1).padStart(7)} | ${pct(r.ours.wer)} ${r.ours.time.toFixed(2).padStart(8)} ${(r.ours.time / r.seconds).toFixed(3).padStart(6)} | ${pct(r.raw.wer)} ${r.raw.time.toFixed(2).padStart(8)} ${(r.raw.time / r.seconds).toFixed(3).padStart(6)} | ${(r.ours.time / r.raw.time).toFixed(2)}x`,
+    `${r.name.padEnd(18)} ${r.seconds.toFixed(1).padStart(7)} | ${pct(r.ours.wer)} ${r.ours.time.toFixed(2).padStart(8)} ${(r.ours.time / r.seconds).toFixed(3).padStart(6)} | ${pct(r.raw.wer)} ${r.raw.time.toFixed(2).padStart(8)} ${(r.raw.time / r.seconds).toFixed(3).padStart(6)} | ${(r.ours.time / r.raw.time).toFixed(2)}x         | ${r.ours.cpu.toFixed(1)}/${r.raw.cpu.toFixed(1)} = ${(r.ours.cpu / r.raw.cpu).toFixed(2)}x`,
   );
 }
+console.log(`ours, cumulative: ${JSON.stringify(model.stats)}`);
 if (args.includes("--text")) for (const r of rows) console.log(`\n[${r.name}] ours: ${r.ours.text}\n[${r.name}] raw:  ${r.raw.text}`);

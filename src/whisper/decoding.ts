@@ -124,8 +124,13 @@ function logSumExp(x: Float32Array): number {
   let max = NEG_INF;
   for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
   if (max === NEG_INF) return max;
+  // terms more than 30 below the maximum add < 1e-13 each: skip their exp()
+  const cut = max - 30;
   let s = 0;
-  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - max);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v > cut) s += Math.exp(v - max);
+  }
   return max + Math.log(s);
 }
 

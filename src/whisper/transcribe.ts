@@ -159,7 +159,7 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
       for (let i = tokens.length - 1; i >= 0; i--) if (tokens[i]! >= tk.timestampBegin) { lastTs = (tokens[i]! - tk.timestampBegin) * TIME_PRECISION; break; }
       const within = Math.min(lastTs, segmentDuration);
       report((seek + within * FRAMES_PER_SECOND) / contentFrames, `${label}, ${fmt(timeOffset + within)} s of ${fmt(duration)} s`);
-      opts.onToken?.({ window: windowIndex, text: tk.decode(tokens), tokens });
+      if (opts.onToken) opts.onToken({ window: windowIndex, text: tk.decode(tokens), tokens });
     };
 
     const result = await decodeWithFallback(model, enc, {
