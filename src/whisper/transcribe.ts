@@ -20,7 +20,7 @@ const FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH;
 // Pad short windows with digital silence (as the shipped graph and transformers.js do) rather than
 // openai/whisper's zeros-in-normalised-space: on the speech clips zeros gave more fallbacks and
 // hallucinated words (bench: 50.0% WER in 6.2 s vs 52.5% in 2.6 s, same load).
-const PAD_SILENCE = process.env.WHISPER_PAD !== "zero";
+const PAD_SILENCE = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.WHISPER_PAD !== "zero";
 
 export interface TranscribeOptions {
   /** English-only model: "en"/"english" or undefined. */
@@ -285,7 +285,6 @@ async function decodeWithFallback(model: WhisperModel, enc: EncodedWindow, o: Fa
     const text = model.tokenizer.decode(r.tokens);
     outcome = { ...r, noSpeechProb: enc.noSpeechProb, compressionRatio: await compressionRatio(text), text };
     let needsFallback = false;
-    if (process.env.WDEBUG) console.error(`  t=${t} n=${r.tokens.length} lp=${r.avgLogprob.toFixed(2)} cr=${outcome.compressionRatio.toFixed(2)} ns=${enc.noSpeechProb.toFixed(2)} ${text.slice(0, 100)}`);
     if (outcome.compressionRatio > o.crThreshold) needsFallback = true;
     if (outcome.avgLogprob < o.lpThreshold) needsFallback = true;
     if (outcome.noSpeechProb > o.nsThreshold && outcome.avgLogprob < o.lpThreshold) needsFallback = false; // silence
