@@ -112,7 +112,8 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
   const crThreshold = opts.compressionRatioThreshold ?? 2.4;
   const lpThreshold = opts.logprobThreshold ?? -1.0;
   const nsThreshold = opts.noSpeechThreshold ?? 0.6;
-  const conditionOnPrevious = opts.conditionOnPreviousText ?? (process.env.WCOND === "1");
+  // off by default: with tiny.en, conditioning looped and dropped windows on long-harvard (models/README.md)
+  const conditionOnPrevious = opts.conditionOnPreviousText ?? false;
   const heads = TINY_EN_ALIGNMENT_HEADS.filter(([l]) => model.config.attnLayers.includes(l));
 
   throwIfAborted(ctx.signal);
