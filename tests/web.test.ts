@@ -1,0 +1,291 @@
+// The web UI in headless Chromium (playwright-core + Debian's /usr/bin/chromium) against a real server:
+// server-mode runs through every stage to 100% with playable results, the SSE fallback, job history
+// and cancel, and the in-browser mode (WASM) transcribing like the server without uploading audio.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { decodeWav, encodeWav } from "../src/audio";
+import { ensureWhisperModel } from "../src/whisper/node";
+import { FIXTURES, fixture, startServer, upload, waitDone, type TestServer } from "./helpers/server";
+import { carriesAudio, hasChromium, launchBrowser, openPage, screenshotPath } from "./helpers/browser";
+
+const WEB_DIR = resolve(import.meta.dir, "../web");
+const MODELS_DIR = resolve(import.meta.dir, "../models");
+/** STEMSCRIBE_WEB_MUSIC=0 skips the (slow, real HTDemucs) music run. */
+const WITH_MUSIC = process.env.STEMSCRIBE_WEB_MUSIC !== "0";
+
+let s: TestServer;
+let browser: Browser;
+let tmp: string;
+let songExcerpt: string;
+
+const run = hasChromium() ? describe : describe.skip;
+
+beforeAll(async () => {
+  if (!hasChromium()) return;
+  ensureWhisperModel(MODELS_DIR);
+  tmp = mkdtempSync(join(tmpdir(), "stemscribe-web-"));
+  // An 8 s excerpt of the song keeps the real separation run short.
+  const song = decodeWav(new Uint8Array(await Bun.file(join(FIXTURES, "song/mixture.wav")).arrayBuffer()));
+  const n = 8 * song.sampleRate;
+  songExcerpt = join(tmp, "song-excerpt.wav");
+  await Bun.write(songExcerpt, encodeWav({ sampleRate: song.sampleRate, channels: song.channels.map((c) => c.slice(0, n)) }));
+  s = await startServer({ webDir: WEB_DIR, modelsDir: MODELS_DIR, retentionMs: 600_000 });
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function stageRows(page: Page) {
+  return page.$$eval("#stages .stage", (rows) => rows.map((r) => ({
+    name: (r as HTMLElement).dataset.stage, cls: r.className, progress: Number((r as HTMLElement).dataset.progress),
+    text: r.querySelector(".pct")?.textContent ?? "",
+  })));
+}
+
+async function waitJobEnd(page: Page, timeoutMs: number) {
+  await page.waitForFunction(() => ["completed", "error", "cancelled"].includes(document.body.dataset.jobStatus ?? ""), null, { timeout: timeoutMs, polling: 100 });
+  return page.evaluate(() => ({ status: document.body.dataset.jobStatus, line: document.getElementById("status-line")!.textContent }));
+}
+
+/** Every <audio> in the results loads and reports a positive duration. */
+async function playable(page: Page, selector: string) {
+  return page.$$eval(selector, (els) => Promise.all(els.map((a) => new Promise<number>((res) => {
+    const audio = a as HTMLAudioElement;
+    const done = () => res(audio.duration);
+    if (audio.readyState >= 1) return done();
+    audio.addEventListener("loadedmetadata", done, { once: true });
+    audio.addEventListener("error", () => res(-1), { once: true });
+    audio.preload = "metadata";
+    audio.load();
+  }))));
+}
+
+interface Case {
+  name: string;
+  button: string;
+  file: () => string;
+  stages: string[];
+  timeoutMs: number;
+  transport?: "sse";
+  check(page: Page, s: TestServer, jobId: string): Promise<void>;
+}
+
+const CASES: Case[] = [
+  {
+    name: "intake (decode only)", button: "#btn-intake", file: () => join(FIXTURES, "song/mixture.mp3"),
+    stages: ["uploading", "preprocessing"], timeoutMs: 30_000,
+    async check(page) {
+      const durations = await playable(page, "#players audio");
+      expect(durations.length).toBe(1);
+      expect(durations[0]!).toBeCloseTo(32, 0);
+    },
+  },
+  {
+    name: "intake over the SSE fallback", button: "#btn-intake", file: () => join(FIXTURES, "speech/harvard-01.wav"),
+    stages: ["uploading", "preprocessing"], timeoutMs: 30_000, transport: "sse",
+    async check(page) {
+      expect(await page.evaluate(() => (window as any).stemscribe.run.watcher.transport)).toBe("sse");
+      expect((await playable(page, "#players audio"))[0]!).toBeGreaterThan(1);
+    },
+  },
+  {
+    name: "transcription", button: "#btn-transcribe", file: () => join(FIXTURES, "speech/harvard-01.wav"),
+    stages: ["uploading", "preprocessing", "transcribing", "finalizing"], timeoutMs: 60_000,
+    async check(page, s, jobId) {
+      const result = (await (await fetch(`${s.url}/jobs/${jobId}/result`)).json()) as any;
+      const shown = await page.$$eval("#transcript li span", (els) => els.map((e) => e.textContent).join(" "));
+      expect(shown.replace(/\s+/g, " ").trim()).toBe(result.segments.map((x: any) => x.text.trim()).join(" "));
+      expect(await page.locator("#transcript time").first().textContent()).toMatch(/^\d\d:\d\d\.\d\d → \d\d:\d\d\.\d\d$/);
+      expect(await page.locator("#karaoke .w").count()).toBeGreaterThan(3);
+      expect((await playable(page, "#karaoke-audio"))[0]!).toBeGreaterThan(1);
+      // Karaoke: seeking into the first word highlights it.
+      const first = result.segments[0].words[0];
+      await page.evaluate((t) => { const a = document.getElementById("karaoke-audio") as HTMLAudioElement; a.currentTime = t; }, (first.start + first.end) / 2);
+      await page.waitForSelector("#karaoke .w.now", { timeout: 5000 });
+      const names = await page.$$eval("#downloads a", (as) => as.map((a) => a.getAttribute("download")));
+      expect(names).toEqual(expect.arrayContaining(["transcript.txt", "transcript.srt", "transcript.vtt", "transcript.json"]));
+    },
+  },
+  ...(WITH_MUSIC ? [{
+    name: "music pipeline", button: "#btn-music", file: () => songExcerpt,
+    stages: ["uploading", "separation", "transcription", "karaoke"], timeoutMs: 240_000,
+    async check(page: Page) {
+      const stems = await page.$$eval("#players .player", (els) => els.map((e) => (e as HTMLElement).dataset.stem));
+      expect(stems.sort()).toEqual(["bass", "drums", "instrumental", "other", "vocals"]);
+      const durations = await playable(page, "#players audio");
+      for (const d of durations) expect(d).toBeCloseTo(8, 0);
+      expect(await page.$eval("#karaoke-audio", (a) => (a as HTMLAudioElement).src)).toContain("instrumental");
+      const names = await page.$$eval("#downloads a", (as) => as.map((a) => a.getAttribute("download")));
+      expect(names).toEqual(expect.arrayContaining(["drums.wav", "vocals.mp3", "instrumental.wav", "instrumental.mp3", "lyrics.lrc", "lyrics.json"]));
+    },
+  } satisfies Case] : []),
+];
+
+run("web UI, server mode", () => {
+  test("the page, assets and model files are served without shadowing the API", async () => {
+    const index = await fetch(`${s.url}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get("content-type")).toContain("text/html");
+    expect(await index.text()).toContain("Stemscribe");
+    expect((await fetch(`${s.url}/test_progress.html`)).status).toBe(200);
+    expect((await fetch(`${s.url}/app.js`)).status).toBe(200);
+    expect((await fetch(`${s.url}/health`)).status).toBe(200);
+    expect((await fetch(`${s.url}/jobs`)).headers.get("content-type")).toContain("application/json");
+    const missing = await fetch(`${s.url}/no/such/page`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as any).error).toBeDefined();
+    const m = await fetch(`${s.url}/models/whisper-tiny.en/config.json`);
+    expect(m.status).toBe(200);
+    const etag = m.headers.get("etag")!;
+    expect(etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
+    expect(m.headers.get("last-modified")).toBeTruthy();
+    expect(m.headers.get("cache-control")).toContain("max-age");
+    await m.arrayBuffer();
+    expect((await fetch(`${s.url}/models/whisper-tiny.en/config.json`, { headers: { "if-none-match": etag } })).status).toBe(304);
+    expect((await fetch(`${s.url}/models/whisper-tiny.en/config.json`, { headers: { "if-modified-since": m.headers.get("last-modified")! } })).status).toBe(304);
+    const part = await fetch(`${s.url}/models/whisper-tiny.en/config.json`, { headers: { range: "bytes=0-3" } });
+    expect(part.status).toBe(206);
+    expect((await part.arrayBuffer()).byteLength).toBe(4);
+    expect((await fetch(`${s.url}/models/%2e%2e/package.json`)).status).toBe(404);
+    const bundle = await fetch(`${s.url}/bundle/pipeline.js`);
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get("content-type")).toContain("javascript");
+    expect((await bundle.text()).length).toBeGreaterThan(1000);
+  });
+
+  for (const c of CASES) {
+    test(`${c.name}: every stage reaches 100% and the results play`, async () => {
+      const p = await openPage(browser, `${s.url}/${c.transport ? `?transport=${c.transport}` : ""}`);
+      try {
+        await p.page.setInputFiles("#file", c.file());
+        await p.page.click(c.button);
+        const end = await waitJobEnd(p.page, c.timeoutMs);
+        expect(end.status, `${end.line}\n${p.consoleLines.join("\n")}`).toBe("completed");
+        const rows = await stageRows(p.page);
+        expect(rows.map((r) => r.name)).toEqual(c.stages);
+        for (const r of rows) {
+          expect(r.progress).toBe(100);
+          expect(r.cls).toContain("done");
+          expect(r.text).toStartWith("100%");
+        }
+        expect(await p.page.textContent("#overall-text")).toBe("100%");
+        await p.page.waitForSelector("body[data-results=ready]", { timeout: 10_000 });
+        const jobId = await p.page.evaluate(() => (window as any).stemscribe.run.id);
+        const job = (await (await fetch(`${s.url}/jobs/${jobId}`)).json()) as any;
+        expect(job.status).toBe("completed");
+        await c.check(p.page, s, jobId);
+        await p.page.waitForSelector(`#history tr[data-job="${jobId}"] .st-completed`, { timeout: 10_000 });
+        await p.page.screenshot({ path: screenshotPath(`web-server-${c.name.replace(/\W+/g, "-")}`), fullPage: true });
+      } finally {
+        await p.close();
+      }
+    }, c.timeoutMs + 30_000);
+  }
+
+  test("the history lists running jobs with a cancel button that cancels them", async () => {
+    // A long file keeps a transcription busy long enough to cancel it from the page.
+    const r = await upload(s.url, "/transcribe?async=true", await fixture("speech/long-harvard.wav"));
+    const { job_id } = (await r.json()) as any;
+    const p = await openPage(browser, `${s.url}/`);
+    try {
+      const btn = p.page.locator(`#history tr[data-job="${job_id}"] button[data-cancel]`);
+      await btn.waitFor({ timeout: 10_000 });
+      await btn.click();
+      const end = await waitDone(s.url, job_id, 30_000);
+      expect(end.status).toBe("cancelled");
+      await p.page.waitForSelector(`#history tr[data-job="${job_id}"] .st-cancelled`, { timeout: 10_000 });
+    } finally {
+      await p.close();
+    }
+  });
+
+  test("a job completing fires a browser notification when allowed", async () => {
+    const p = await openPage(browser, `${s.url}/`, { notifications: true });
+    try {
+      await p.page.evaluate(() => {
+        (window as any).__notes = [];
+        (window as any).Notification = class extends EventTarget {
+          static permission = "granted";
+          static requestPermission = async () => "granted";
+          constructor(title: string, o: any) { super(); (window as any).__notes.push({ title, body: o?.body }); }
+        };
+      });
+      await p.page.check("#opt-notify");
+      await p.page.setInputFiles("#file", join(FIXTURES, "speech/harvard-02.wav"));
+      await p.page.click("#btn-intake");
+      expect((await waitJobEnd(p.page, 30_000)).status).toBe("completed");
+      const notes = await p.page.evaluate(() => (window as any).__notes);
+      expect(notes).toHaveLength(1);
+      expect(notes[0].title).toContain("finished");
+    } finally {
+      await p.close();
+    }
+  });
+
+  test("test_progress.html prints every processing_progress event", async () => {
+    const p = await openPage(browser, `${s.url}/test_progress.html`);
+    try {
+      await p.page.check("#intake");
+      await p.page.setInputFiles("#file", join(FIXTURES, "speech/harvard-03.wav"));
+      await p.page.click("#go");
+      await p.page.waitForSelector("body[data-done=completed]", { timeout: 30_000 });
+      const log = (await p.page.textContent("#log"))!;
+      const frames = log.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+      expect(frames.every((f) => f.event === "processing_progress")).toBe(true);
+      expect(frames.at(-1).data).toMatchObject({ status: "completed", overall_progress: 100 });
+      expect(log).toContain("POST /upload → 200");
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+run("web UI, in-browser mode", () => {
+  test("WASM transcription gives the server's text and no request carries audio", async () => {
+    const file = join(FIXTURES, "speech/harvard-01.wav");
+    const server = await upload(s.url, "/transcribe", await fixture("speech/harvard-01.wav"), { word_timestamps: "true" });
+    expect(server.status).toBe(200);
+    const serverText = ((await server.json()) as any).text as string;
+
+    const p = await openPage(browser, `${s.url}/?backend=wasm`);
+    try {
+      await p.page.check('input[name="mode"][value="browser"]');
+      await p.page.setInputFiles("#file", file);
+      const before = p.requests.length;
+      await p.page.click("#btn-transcribe");
+      const end = await waitJobEnd(p.page, 150_000);
+      expect(end.status, `${end.line}\n${p.consoleLines.join("\n")}`).toBe("completed");
+      const rows = await stageRows(p.page);
+      expect(rows.map((r) => r.name)).toEqual(["loading", "preprocessing", "transcribing", "finalizing"]);
+      for (const r of rows) expect(r.progress).toBe(100);
+      const result = await p.page.evaluate(() => (window as any).stemscribeResult);
+      expect(result.backend).toBe("wasm");
+      expect(result.text).toBe(serverText);
+      await p.page.waitForSelector("body[data-results=ready]");
+      expect(await p.page.locator("#karaoke .w").count()).toBeGreaterThan(3);
+      await p.page.screenshot({ path: screenshotPath("web-browser-transcription"), fullPage: true });
+
+      const during = p.requests.slice(before);
+      // The worker's model downloads are seen, so worker traffic is recorded too.
+      expect(during.some((r) => r.url.includes("/models/whisper-tiny.en/encoder.onnx"))).toBe(true);
+      for (const r of p.requests) {
+        expect(carriesAudio(r), `${r.method} ${r.url} (${r.contentType}, ${r.bodyBytes} bytes)`).toBe(false);
+        expect(r.method, r.url).toBe("GET");
+        const path = new URL(r.url).pathname;
+        expect(path, r.url).toMatch(/^\/($|[\w-]+\.(html|js|css)$|models\/|vendor\/ort\/|bundle\/|jobs$)/);
+      }
+      // And the server saw no new job.
+      const jobs = ((await (await fetch(`${s.url}/jobs`)).json()) as any).jobs;
+      expect(jobs.some((j: any) => j.job_id === (result.job_id as string))).toBe(false);
+    } finally {
+      await p.close();
+    }
+  }, 200_000);
+});
