@@ -11,6 +11,8 @@ export interface Config {
   corsOrigin: string;
   /** Directory of the web UI (served at /). */
   webDir: string;
+  /** Refuse Hub model names (no downloads ever). */
+  offline: boolean;
 }
 
 interface Option { flag: string; env: string; key: keyof Config; parse: (v: string) => unknown; help: string }
@@ -30,6 +32,7 @@ export const OPTIONS: Option[] = [
   { flag: "--max-upload-mb", env: "STEMSCRIBE_MAX_UPLOAD_MB", key: "maxUploadBytes", parse: (v) => Math.floor(num(v) * 1024 * 1024), help: "largest accepted upload in MiB (default 200)" },
   { flag: "--concurrency", env: "STEMSCRIBE_CONCURRENCY", key: "concurrency", parse: (v) => Math.max(1, Math.floor(num(v))), help: "jobs processed at once (default 1)" },
   { flag: "--cors-origin", env: "STEMSCRIBE_CORS_ORIGIN", key: "corsOrigin", parse: String, help: "Access-Control-Allow-Origin value (default *)" },
+  { flag: "--offline", env: "STEMSCRIBE_OFFLINE", key: "offline", parse: (v) => v === "1" || v === "true", help: "refuse Hub model names, never download (true/false, default false)" },
   { flag: "--web-dir", env: "STEMSCRIBE_WEB_DIR", key: "webDir", parse: String, help: "static web UI directory (default ./web)" },
 ];
 
@@ -43,6 +46,7 @@ export const DEFAULTS: Config = {
   concurrency: 1,
   corsOrigin: "*",
   webDir: "./web",
+  offline: false,
 };
 
 export function loadConfig(argv: string[] = [], env: Record<string, string | undefined> = {}): Config {

@@ -8,7 +8,8 @@ import { FIXTURES, fixture, startServer, upload, waitDone, type TestServer } fro
 let s: TestServer;
 let client: OpenAI;
 beforeAll(async () => {
-  s = await startServer({ modelsDir: join(import.meta.dir, "../models") });
+  // offline: a Hub model name must be refused here, never fetched (tests reach no network).
+  s = await startServer({ modelsDir: join(import.meta.dir, "../models"), offline: true });
   client = new OpenAI({ apiKey: "unused", baseURL: `${s.url}/v1`, maxRetries: 0 });
 });
 afterAll(async () => { await s.close(); });
@@ -97,6 +98,8 @@ describe("POST /transcribe", () => {
     const model = await upload(s.url, "/transcribe", await fixture("speech/harvard-01.wav"), { model: "no-such-model" });
     expect(model.status).toBe(400);
     expect(((await model.json()) as any).error.message).toContain("whisper-tiny.en");
+    const hub = await upload(s.url, "/transcribe", await fixture("speech/harvard-01.wav"), { model: "onnx-community/whisper-base" });
+    expect(hub.status).toBe(400);
   });
 });
 

@@ -4,8 +4,12 @@ import { durationOf, prepareAudio } from "../audio";
 import type { Job } from "../core/engine";
 import { toSrt, toVtt } from "../formats/subtitles";
 import type { JobFiles } from "../server/files";
-import type { WhisperModel } from "../whisper/model";
-import { transcribe, type Segment, type TranscribeOptions } from "../whisper/transcribe";
+import type { PcmAudio } from "../audio";
+import type { WorkContext } from "../core/work";
+import type { Segment, TranscribeOptions, TranscriptionResult } from "../whisper/transcribe";
+
+/** A loaded speech model: the embedded Whisper, or an optional Hub model. */
+export type Transcriber = (pcm16kMono: PcmAudio, opts: TranscribeOptions, ctx: WorkContext) => Promise<TranscriptionResult>;
 
 export interface TranscriptionRequest {
   language?: string;
@@ -28,13 +32,12 @@ export async function runTranscription(
   job: Job,
   bytes: Uint8Array,
   req: TranscriptionRequest,
-  deps: { model: () => Promise<WhisperModel>; files: JobFiles },
+  deps: { load: (ctx: WorkContext) => Promise<Transcriber>; files: JobFiles },
 ): Promise<TranscriptResult> {
   const pre = job.stage("preprocessing", "decoding audio");
-  const modelP = deps.model(); // loads while the audio decodes
-  modelP.catch(() => {});
-  const pcm = await prepareAudio(bytes, { sampleRate: 16000, mono: true }, pre);
-  const model = await modelP;
+  const pcm = await prepareAudio(bytes, { sampleRate: 16000, mono: true }, { signal: pre.signal, progress: (f, m) => pre.progress(0.5 * f, m) });
+  // Loading is instant for the embedded model once warm; a Hub model reports its download here.
+  const run = await deps.load({ signal: pre.signal, progress: (f, m) => pre.progress(0.5 + 0.5 * f, m) });
   const duration = Math.round(durationOf(pcm) * 1000) / 1000;
   job.setMeta("duration", duration);
 
@@ -43,7 +46,7 @@ export async function runTranscription(
     language: req.language, prompt: req.prompt, temperature: req.temperature, beamSize: req.beamSize,
     wordTimestamps: req.wordTimestamps, onTextDelta: req.onTextDelta,
   };
-  const out = await transcribe(model, pcm, opts, ctx);
+  const out = await run(pcm, opts, ctx);
 
   const fin = job.stage("finalizing", "writing transcript files");
   const result: TranscriptResult = { text: out.text, job_id: job.id, segments: out.segments, language: out.language, duration };

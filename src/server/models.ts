@@ -1,7 +1,11 @@
 // Which models the server can run, loaded once and shared by all jobs.
 import type { DemucsModel } from "../separation";
 import { loadDemucsIsolated } from "../separation/node";
+import type { Transcriber } from "../pipelines/transcription";
+import { loadHubWhisper } from "../whisper/hub";
 import { loadDefaultWhisperModel } from "../whisper/node";
+import { transcribe } from "../whisper/transcribe";
+import type { WorkContext } from "../core/work";
 import type { WhisperModel } from "../whisper/model";
 import { HttpError } from "./errors";
 
@@ -9,18 +13,39 @@ export const DEFAULT_WHISPER = "whisper-tiny.en";
 // OpenAI clients send "whisper-1"; seed clients send short names. All mean the embedded model.
 const WHISPER_ALIASES = new Set([DEFAULT_WHISPER, "whisper-1", "tiny.en", "tiny", "base", "default", ""]);
 
+// A Hub repository id such as onnx-community/whisper-base (transformers.js layout).
+const HUB_ID = /^[\w.-]+\/[\w.-]*whisper[\w.-]*$/i;
+
 export class ModelRegistry {
-  constructor(private modelsDir: string) {}
+  constructor(
+    private modelsDir: string,
+    private allowHub = true,
+  ) {}
 
   whisperChoices() {
-    return [DEFAULT_WHISPER, "whisper-1 (alias)"];
+    return [DEFAULT_WHISPER, "whisper-1 (alias)", ...(this.allowHub ? ["<hub id, e.g. onnx-community/whisper-base (downloads once)>"] : [])];
   }
 
   /** Resolve a requested Whisper model name, or throw a 400 naming the choices. */
   resolveWhisper(name: string | undefined): string {
     const n = (name ?? "").trim();
     if (WHISPER_ALIASES.has(n)) return DEFAULT_WHISPER;
+    if (this.allowHub && HUB_ID.test(n)) return n;
     throw new HttpError(400, `model '${n}' is not installed; choices: ${this.whisperChoices().join(", ")}`, "model_not_installed");
+  }
+
+  /** A loader for the resolved model; Hub models report their download through `ctx`. */
+  transcriber(name: string): (ctx: WorkContext) => Promise<Transcriber> {
+    if (name === DEFAULT_WHISPER) {
+      return async () => {
+        const model = await this.whisper();
+        return (pcm, opts, ctx) => transcribe(model, pcm, opts, ctx);
+      };
+    }
+    return async (ctx) => {
+      const hub = await loadHubWhisper(name, { cacheDir: `${this.modelsDir}/hub`, onDownload: (f, m) => ctx.progress(f, m) });
+      return (pcm, _opts, c) => hub.transcribe(pcm.channels[0]!, c);
+    };
   }
 
   private demucsP: Promise<DemucsModel> | null = null;
