@@ -10,7 +10,8 @@ export const FIXTURES = join(import.meta.dir, "../../../shared/fixtures");
 
 export async function startServer(over: Partial<Config> = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "stemscribe-test-"));
-  const s = createApp({ ...DEFAULTS, host: "127.0.0.1", port: 0, dataDir, ...over });
+  // Tests never reach the network: Hub model names are refused unless a test says otherwise.
+  const s = createApp({ ...DEFAULTS, host: "127.0.0.1", port: 0, dataDir, offline: true, ...over });
   const server = s.listen();
   const url = `http://127.0.0.1:${server.port}`;
   return {
