@@ -12,7 +12,7 @@ beforeAll(async () => {
   // 8 s of the song: two model segments, two lyric lines (at 2 s and 6 s).
   const mix = decodeWav(new Uint8Array(await Bun.file(join(FIXTURES, "song/mixture.wav")).arrayBuffer()));
   const n = 8 * 44100;
-  excerpt = new File([encodeWav({ sampleRate: 44100, channels: mix.channels.map((c) => c.slice(0, n)) })], "excerpt.wav");
+  excerpt = new File([encodeWav({ sampleRate: 44100, channels: mix.channels.map((c) => c.slice(0, n)) }) as BlobPart], "excerpt.wav");
 });
 afterAll(async () => { await s.close(); });
 

@@ -12,7 +12,7 @@ for (const transports of [["websocket"], ["polling", "websocket"]]) {
     const socket = io(s.url, { transports });
     const events: any[] = [];
     socket.on("processing_progress", (data: any) => events.push(data));
-    await new Promise((r) => socket.on("connect", r));
+    await new Promise<void>((r) => socket.on("connect", () => r()));
     const native = await openWs(s.wsUrl); // the native WebSocket keeps working beside Socket.IO
     native.send({ subscribe: "*" });
     await native.waitFor((f) => f.event === "subscribed");

@@ -46,20 +46,11 @@ export interface JobState {
   meta: Record<string, unknown>;
 }
 
+/** The fields of a job that change as it runs; every event carries them. */
+type LiveFields = "seq" | "status" | "stage" | "stage_progress" | "progress" | "message" | "error" | "eta_s" | "queue_position";
+
 /** One change of a job, as every transport sends it. */
-export interface JobEvent {
-  job_id: string;
-  seq: number;
-  status: JobStatus;
-  stage: string | null;
-  stage_progress: number;
-  progress: number;
-  message: string;
-  error: string | null;
-  eta_s: number | null;
-  queue_position: number | null;
-  ts: number;
-}
+export type JobEvent = Pick<JobState, LiveFields> & { job_id: string; ts: number };
 
 export const isTerminal = (s: JobStatus): s is TerminalStatus => s === "completed" || s === "error" || s === "cancelled";
 
