@@ -182,6 +182,7 @@ run("web UI, server mode", () => {
         expect(job.status).toBe("completed");
         await c.check(p.page, s, jobId);
         await p.page.waitForSelector(`#history tr[data-job="${jobId}"] .st-completed`, { timeout: 10_000 });
+        await p.page.waitForTimeout(800); // let the bars and fades settle
         await p.page.screenshot({ path: screenshotPath(`web-server-${c.name.replace(/\W+/g, "-")}`), fullPage: true });
       } finally {
         await p.close();
@@ -249,8 +250,13 @@ run("web UI, server mode", () => {
 
 run("web UI, in-browser mode", () => {
   test("WASM transcription gives the server's text and no request carries audio", async () => {
-    const file = join(FIXTURES, "speech/harvard-01.wav");
-    const server = await upload(s.url, "/transcribe", await fixture("speech/harvard-01.wav"), { word_timestamps: "true" });
+    // The derived Whisper graphs are int8 (DynamicQuantizeLinear + MatMulInteger): onnxruntime-node's x64
+    // kernels and onnxruntime-web's WASM kernels round differently (cross-attention keys differ by up to
+    // 0.35, reproducible in Bun with both packages, no browser involved), so greedy decoding can pick a
+    // different word on these synthetic voices (harvard-01: "planks" vs "clanks"). harvard-06 decodes the
+    // same on both runtimes; the browser must then give exactly the server's text.
+    const file = join(FIXTURES, "speech/harvard-06.wav");
+    const server = await upload(s.url, "/transcribe", await fixture("speech/harvard-06.wav"), { word_timestamps: "true" });
     expect(server.status).toBe(200);
     const serverText = ((await server.json()) as any).text as string;
 
@@ -270,7 +276,8 @@ run("web UI, in-browser mode", () => {
       expect(result.text).toBe(serverText);
       await p.page.waitForSelector("body[data-results=ready]");
       expect(await p.page.locator("#karaoke .w").count()).toBeGreaterThan(3);
-      await p.page.screenshot({ path: screenshotPath("web-browser-transcription"), fullPage: true });
+      await p.page.waitForTimeout(800); // let the bars and fades settle
+        await p.page.screenshot({ path: screenshotPath("web-browser-transcription"), fullPage: true });
 
       const during = p.requests.slice(before);
       // The worker's model downloads are seen, so worker traffic is recorded too.
@@ -278,6 +285,8 @@ run("web UI, in-browser mode", () => {
       for (const r of p.requests) {
         expect(carriesAudio(r), `${r.method} ${r.url} (${r.contentType}, ${r.bodyBytes} bytes)`).toBe(false);
         expect(r.method, r.url).toBe("GET");
+        if (/^(blob|data):/.test(r.url)) continue; // the page's own object URLs (the chosen file, results)
+        expect(new URL(r.url).origin).toBe(s.url);
         const path = new URL(r.url).pathname;
         expect(path, r.url).toMatch(/^\/($|[\w-]+\.(html|js|css)$|models\/|vendor\/ort\/|bundle\/|jobs$)/);
       }
