@@ -27,9 +27,9 @@ beforeAll(async () => {
   if (!hasChromium()) return;
   ensureWhisperModel(MODELS_DIR);
   tmp = mkdtempSync(join(tmpdir(), "stemscribe-web-"));
-  // An 8 s excerpt of the song keeps the real separation run short.
+  // A 7 s excerpt of the song is one HTDemucs segment: keeps the real separation run short.
   const song = decodeWav(new Uint8Array(await Bun.file(join(FIXTURES, "song/mixture.wav")).arrayBuffer()));
-  const n = 8 * song.sampleRate;
+  const n = 7 * song.sampleRate;
   songExcerpt = join(tmp, "song-excerpt.wav");
   await Bun.write(songExcerpt, encodeWav({ sampleRate: song.sampleRate, channels: song.channels.map((c) => c.slice(0, n)) }));
   s = await startServer({ webDir: WEB_DIR, modelsDir: MODELS_DIR, retentionMs: 600_000 });
@@ -120,7 +120,7 @@ const CASES: Case[] = [
       const stems = await page.$$eval("#players .player", (els) => els.map((e) => (e as HTMLElement).dataset.stem));
       expect(stems.sort()).toEqual(["bass", "drums", "instrumental", "other", "vocals"]);
       const durations = await playable(page, "#players audio");
-      for (const d of durations) expect(d).toBeCloseTo(8, 0);
+      for (const d of durations) expect(d).toBeCloseTo(7, 0);
       expect(await page.$eval("#karaoke-audio", (a) => (a as HTMLAudioElement).src)).toContain("instrumental");
       const names = await page.$$eval("#downloads a", (as) => as.map((a) => a.getAttribute("download")));
       expect(names).toEqual(expect.arrayContaining(["drums.wav", "vocals.mp3", "instrumental.wav", "instrumental.mp3", "lyrics.lrc", "lyrics.json"]));
@@ -230,6 +230,21 @@ run("web UI, server mode", () => {
     }
   });
 
+  test("a bad file turns the upload stage red with the server's message", async () => {
+    const p = await openPage(browser, `${s.url}/`);
+    try {
+      await p.page.setInputFiles("#file", join(FIXTURES, "bad/text-named.wav"));
+      await p.page.click("#btn-transcribe");
+      expect((await waitJobEnd(p.page, 30_000)).status).toBe("error");
+      const rows = await stageRows(p.page);
+      expect(rows[0]!.cls).toContain("error");
+      expect(await p.page.textContent('#stages .stage.error .msg')).toMatch(/not a recognised audio file/);
+      expect(await p.page.getAttribute("#status-line", "class")).toContain("err");
+    } finally {
+      await p.close();
+    }
+  });
+
   test("test_progress.html prints every processing_progress event", async () => {
     const p = await openPage(browser, `${s.url}/test_progress.html`);
     try {
@@ -297,4 +312,24 @@ run("web UI, in-browser mode", () => {
       await p.close();
     }
   }, 200_000);
+
+  test("music on a device too small for the separation model gets a clear message, not a crash", async () => {
+    const p = await openPage(browser, `${s.url}/?backend=wasm&device_memory_gb=1`);
+    try {
+      await p.page.check('input[name="mode"][value="browser"]');
+      await p.page.setInputFiles("#file", songExcerpt);
+      await p.page.click("#btn-music");
+      expect((await waitJobEnd(p.page, 30_000)).status).toBe("error");
+      const msg = await p.page.textContent("#stages .stage.error .msg");
+      expect(msg).toContain("needs about 2 GB");
+      expect(msg).toContain("server mode");
+      expect(p.requests.some((r) => r.url.includes("htdemucs"))).toBe(false);
+      // The page still works: a transcription runs after the refusal.
+      await p.page.setInputFiles("#file", join(FIXTURES, "speech/harvard-06.wav"));
+      await p.page.click("#btn-transcribe");
+      expect((await waitJobEnd(p.page, 120_000)).status).toBe("completed");
+    } finally {
+      await p.close();
+    }
+  }, 150_000);
 });

