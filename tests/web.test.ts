@@ -27,9 +27,9 @@ beforeAll(async () => {
   if (!hasChromium()) return;
   ensureWhisperModel(MODELS_DIR);
   tmp = mkdtempSync(join(tmpdir(), "stemscribe-web-"));
-  // A 7 s excerpt of the song is one HTDemucs segment: keeps the real separation run short.
+  // A 5 s excerpt of the song is one HTDemucs segment (7.8 s, 25% overlap): keeps the real separation short.
   const song = decodeWav(new Uint8Array(await Bun.file(join(FIXTURES, "song/mixture.wav")).arrayBuffer()));
-  const n = 7 * song.sampleRate;
+  const n = 5 * song.sampleRate;
   songExcerpt = join(tmp, "song-excerpt.wav");
   await Bun.write(songExcerpt, encodeWav({ sampleRate: song.sampleRate, channels: song.channels.map((c) => c.slice(0, n)) }));
   s = await startServer({ webDir: WEB_DIR, modelsDir: MODELS_DIR, retentionMs: 600_000 });
@@ -120,7 +120,7 @@ const CASES: Case[] = [
       const stems = await page.$$eval("#players .player", (els) => els.map((e) => (e as HTMLElement).dataset.stem));
       expect(stems.sort()).toEqual(["bass", "drums", "instrumental", "other", "vocals"]);
       const durations = await playable(page, "#players audio");
-      for (const d of durations) expect(d).toBeCloseTo(7, 0);
+      for (const d of durations) expect(d).toBeCloseTo(5, 0);
       expect(await page.$eval("#karaoke-audio", (a) => (a as HTMLAudioElement).src)).toContain("instrumental");
       const names = await page.$$eval("#downloads a", (as) => as.map((a) => a.getAttribute("download")));
       expect(names).toEqual(expect.arrayContaining(["drums.wav", "vocals.mp3", "instrumental.wav", "instrumental.mp3", "lyrics.lrc", "lyrics.json"]));
@@ -312,6 +312,36 @@ run("web UI, in-browser mode", () => {
       await p.close();
     }
   }, 200_000);
+
+  (WITH_MUSIC ? test : test.skip)("music (WASM): stems, instrumental and lyrics like the server's, nothing uploaded", async () => {
+    const p = await openPage(browser, `${s.url}/?backend=wasm`);
+    try {
+      await p.page.check('input[name="mode"][value="browser"]');
+      await p.page.setInputFiles("#file", songExcerpt);
+      await p.page.click("#btn-music");
+      const end = await waitJobEnd(p.page, 180_000);
+      expect(end.status, `${end.line}\n${p.consoleLines.join("\n")}`).toBe("completed");
+      const rows = await stageRows(p.page);
+      expect(rows.map((r) => r.name)).toEqual(["loading", "preprocessing", "separation", "transcription", "karaoke"]);
+      for (const r of rows) expect(r.progress).toBe(100);
+      await p.page.waitForSelector("body[data-results=ready]");
+      const stems = await p.page.$$eval("#players .player", (els) => els.map((e) => (e as HTMLElement).dataset.stem));
+      expect(stems.sort()).toEqual(["bass", "drums", "instrumental", "other", "vocals"]);
+      for (const d of await playable(p.page, "#players audio")) expect(d).toBeCloseTo(5, 0);
+      const names = await p.page.$$eval("#downloads a", (as) => as.map((a) => a.getAttribute("download")));
+      expect(names).toEqual(expect.arrayContaining(["drums.wav", "vocals.mp3", "instrumental.wav", "instrumental.mp3", "lyrics.lrc", "lyrics.json"]));
+      expect(await p.page.locator("#karaoke .w").count()).toBeGreaterThan(2);
+      await p.page.waitForTimeout(800);
+      await p.page.screenshot({ path: screenshotPath("web-browser-music"), fullPage: true });
+      expect(p.requests.some((r) => r.url.endsWith("/models/htdemucs.onnx"))).toBe(true);
+      for (const r of p.requests) {
+        expect(carriesAudio(r), `${r.method} ${r.url}`).toBe(false);
+        expect(r.method, r.url).toBe("GET");
+      }
+    } finally {
+      await p.close();
+    }
+  }, 240_000);
 
   test("music on a device too small for the separation model gets a clear message, not a crash", async () => {
     const p = await openPage(browser, `${s.url}/?backend=wasm&device_memory_gb=1`);

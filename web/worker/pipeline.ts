@@ -9,6 +9,7 @@
 //      {type: "done", id, result, lines?, files: [{name, content_type, data: Blob}]}
 //      {type: "error", id, stage, message, cancelled?, code?}
 import { encodeWav, prepareAudio, resample, toMono, durationOf, type PcmAudio } from "../../src/audio";
+import { encodeMp3 } from "../../src/audio/mp3";
 import { CancelledError, type WorkContext } from "../../src/core/work";
 import { allLyricFormats, linesFromSegments } from "../../src/formats/lyrics";
 import { toSrt, toVtt } from "../../src/formats/subtitles";
@@ -281,10 +282,14 @@ async function runMusic(msg: RunMsg, backend: Backend, ctxFor: CtxFor, signal: A
   const instrumental = sumOf([stems.drums, stems.bass, stems.other]);
   const tracks: [string, PcmAudio][] = [["instrumental", instrumental], ...STEMS.map((s) => [s, stems[s]] as [string, PcmAudio])];
   const files: { name: string; content_type: string; data: Blob }[] = [];
-  tracks.forEach(([name, pcm], i) => {
+  // As the server: every track as WAV and 192 kbps MP3.
+  const per = 0.95 / tracks.length;
+  for (const [i, [name, pcm]] of tracks.entries()) {
     files.push({ name: `${name}.wav`, content_type: "audio/wav", data: new Blob([encodeWav(pcm) as BlobPart], { type: "audio/wav" }) });
-    k.progress((i + 1) / (tracks.length + 1), `${name}.wav`);
-  });
+    const at = i * per;
+    const mp3 = await encodeMp3(pcm, 192, { signal, progress: (f) => k.progress(at + per * f, `encoding ${name}.mp3`) });
+    files.push({ name: `${name}.mp3`, content_type: "audio/mpeg", data: new Blob([mp3 as BlobPart], { type: "audio/mpeg" }) });
+  }
   for (const [name, body, type] of allLyricFormats(lines)) files.push({ name, content_type: type, data: new Blob([body], { type }) });
   k.progress(1, "karaoke ready");
   post({ type: "done", id: msg.id, result: { text: transcript.text, job_id: msg.id, segments: transcript.segments, duration, backend }, lines, files });
