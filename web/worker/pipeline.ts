@@ -39,7 +39,7 @@ const post = (m: Record<string, unknown>, transfer: Transferable[] = []) => self
 
 self.onmessage = (ev: MessageEvent) => {
   const msg = ev.data;
-  if (msg?.type === "cancel" && current?.id === msg.id) current.abort.abort();
+  if (msg?.type === "cancel" && current?.id === msg.id) current?.abort.abort();
   if (msg?.type === "run") void run(msg as RunMsg);
 };
 
