@@ -38,7 +38,7 @@ export interface LoadDemucsOptions {
 /**
  * Session options that keep CPU memory low: no arena (it keeps the peak of every run reserved) and no
  * memory-pattern planning (it preallocates one big block per run). Basic graph optimisation measured
- * as fast as "all" here and loads faster.
+ * as fast as "all" here and loads faster. Given `extra` is merged one level deep with the caller's.
  */
 export const DEFAULT_SESSION_OPTIONS: Record<string, unknown> = {
   graphOptimizationLevel: "basic",
@@ -46,6 +46,9 @@ export const DEFAULT_SESSION_OPTIONS: Record<string, unknown> = {
   enableMemPattern: false,
   executionMode: "sequential",
   interOpNumThreads: 1,
+  // Idle pool threads sleep instead of spinning: on a shared 2-core box spinning burned ~1.7x the CPU
+  // for the same work (measured 5.6 vs 3.3 s user CPU per segment).
+  extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
 };
 
 const HTDEMUCS = { sampleRate: 44100, segmentLength: 343980, frames: 336 };
@@ -58,7 +61,9 @@ interface Part {
 
 export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> {
   const { ort } = opts;
-  const sessionOptions = { ...DEFAULT_SESSION_OPTIONS, ...opts.sessionOptions };
+  const sessionOptions: Record<string, any> = { ...DEFAULT_SESSION_OPTIONS, ...opts.sessionOptions };
+  if (opts.sessionOptions?.extra)
+    sessionOptions.extra = { ...(DEFAULT_SESSION_OPTIONS.extra as object), ...(opts.sessionOptions.extra as object) };
   const split = opts.split !== false && typeof opts.model !== "string";
   // Inputs: the waveform [1, 2, T] and the cac spectrogram [1, 4, 2048, F]; outputs: the spectrogram
   // branch [1, S, 4, 2048, F] and the waveform branch [1, S, 2, T]. Pick them by rank when the
