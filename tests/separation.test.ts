@@ -296,6 +296,16 @@ describe.skipIf(!haveReal)("real htdemucs.onnx", () => {
         // measured here: drums 17.75, bass 17.03, other 11.08, vocals 13.87
         expect(sdr).toBeGreaterThan({ drums: 15, bass: 15, other: 9, vocals: 11.5 }[s]);
       }
+      // in-process cancel in the middle of a segment: seen between graph parts, well within ~1 s
+      const ac = new AbortController();
+      const p = separate(model, mix, {}, ctxWith(ac.signal));
+      await Bun.sleep(1500);
+      const t0 = performance.now();
+      ac.abort();
+      await expect(p).rejects.toBeInstanceOf(CancelledError);
+      const stopMs = performance.now() - t0;
+      console.log(`real model in-process cancel took ${stopMs.toFixed(0)} ms`);
+      expect(stopMs).toBeLessThan(2500); // one graph part at most; ~1.5 s worst case seen on 2 busy cores
     } finally {
       await model.dispose();
     }
