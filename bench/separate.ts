@@ -23,6 +23,7 @@ const { values } = parseArgs({
     isolated: { type: "boolean" },
     runs: { type: "string" },
     shifts: { type: "string" },
+    tunables: { type: "string" }, // GLIBC_TUNABLES for our side (default: MALLOC_ENV's)
   },
 });
 const RUNS = Number(values.runs ?? 1);
@@ -158,7 +159,7 @@ for (const c of cases) {
       args: ["bench/separate-run.ts", input, join(root, c.key, "ours"), ...(values.isolated ? ["--isolated"] : []), ...(values.shifts ? ["--shifts", values.shifts] : [])],
       dir: join(root, c.key, "ours"),
       // in-process: the process is started with the malloc settings the isolated child gets anyway
-      env: values.isolated ? {} : MALLOC_ENV,
+      env: values.tunables ? { GLIBC_TUNABLES: values.tunables } : values.isolated ? {} : MALLOC_ENV,
     },
   ];
   if (!values["skip-cli"])
