@@ -343,6 +343,25 @@ run("web UI, in-browser mode", () => {
     }
   }, 240_000);
 
+  test("cancel stops an in-browser transcription within a few seconds and keeps the worker", async () => {
+    const p = await openPage(browser, `${s.url}/?backend=wasm`);
+    try {
+      await p.page.check('input[name="mode"][value="browser"]');
+      await p.page.setInputFiles("#file", join(FIXTURES, "speech/long-harvard.wav"));
+      await p.page.click("#btn-transcribe");
+      await p.page.waitForSelector(".stage.active[data-stage=transcribing]", { timeout: 60_000 });
+      const t0 = Date.now();
+      await p.page.click("#btn-cancel");
+      expect((await waitJobEnd(p.page, 10_000)).status).toBe("cancelled");
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      // Cancelled through the shared flag, not by killing the worker (its models stay loaded).
+      expect(await p.page.evaluate(() => (window as any).stemscribe.worker !== null)).toBe(true);
+      expect(await p.page.getAttribute("#stages .stage[data-stage=transcribing]", "class")).toContain("cancelled");
+    } finally {
+      await p.close();
+    }
+  }, 90_000);
+
   test("music on a device too small for the separation model gets a clear message, not a crash", async () => {
     const p = await openPage(browser, `${s.url}/?backend=wasm&device_memory_gb=1`);
     try {

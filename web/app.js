@@ -347,7 +347,7 @@ async function start(kind) {
 $("btn-cancel").addEventListener("click", async () => {
   const run = state.run;
   if (!run || run.ended) return;
-  if (run.mode === "browser") { state.worker?.postMessage({ type: "cancel", id: run.id }); return; }
+  if (run.mode === "browser") return cancelInBrowser(run);
   const r = await fetch(`/jobs/${encodeURIComponent(run.id)}`, { method: "DELETE" });
   if (!r.ok && r.status === 404) { run.xhr?.abort(); applyEvent(run, { seq: null, status: "cancelled", stage: null }); }
   refreshHistory();
@@ -571,8 +571,24 @@ async function startInBrowser(kind) {
   showProgress(run);
   setStatus("Starting the in-browser pipeline…", "");
   const bytes = await state.file.arrayBuffer();
-  getWorker().postMessage({ type: "run", id: run.id, kind, name: state.file.name, bytes, options: { wordTimestamps: $("opt-words").checked, backend: params.get("backend"), deviceMemoryGb: params.has("device_memory_gb") ? Number(params.get("device_memory_gb")) : null } }, [bytes]);
+  // A shared flag reaches the worker even while its WASM work starves the message queue.
+  run.cancelFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+  getWorker().postMessage({ type: "run", id: run.id, kind, name: state.file.name, bytes, cancelFlag: run.cancelFlag, options: { wordTimestamps: $("opt-words").checked, backend: params.get("backend"), deviceMemoryGb: params.has("device_memory_gb") ? Number(params.get("device_memory_gb")) : null } }, [bytes]);
   refreshHistory();
+}
+function cancelInBrowser(run) {
+  $("btn-cancel").disabled = true;
+  setStatus("Cancelling…", "");
+  if (run.cancelFlag) Atomics.store(run.cancelFlag, 0, 1);
+  state.worker?.postMessage({ type: "cancel", id: run.id });
+  // If the worker does not answer soon, stop it outright (its models load again next time).
+  setTimeout(() => {
+    if (run.ended || state.run !== run) return;
+    state.worker?.terminate();
+    state.worker = null;
+    run.entry.status = "cancelled";
+    applyEvent(run, { seq: ++run.seq, status: "cancelled", stage: run.currentStage, message: "cancelled" });
+  }, 2000);
 }
 function onWorkerMessage(msg) {
   const run = state.run;
@@ -581,8 +597,10 @@ function onWorkerMessage(msg) {
   if (msg.type === "progress") {
     run.currentStage = msg.stage;
     const overall = spec ? spec.from + ((spec.to - spec.from) * msg.progress) / 100 : null;
-    const elapsed = (performance.now() - run.started) / 1000;
-    const eta = overall > 3 ? (elapsed * (100 - overall)) / overall : null;
+    // ETA of the active stage from its own rate (model downloads and decoding run at different speeds).
+    if (run.stageName !== msg.stage) { run.stageName = msg.stage; run.stageStart = performance.now(); }
+    const elapsed = (performance.now() - run.stageStart) / 1000;
+    const eta = msg.progress >= 2 && elapsed > 0.5 ? (elapsed * (100 - msg.progress)) / msg.progress : null;
     run.entry.progress = overall ?? run.entry.progress;
     run.entry.status = msg.stage;
     applyEvent(run, { seq: ++run.seq, status: msg.stage, stage: msg.stage, stage_progress: msg.progress, overall, message: msg.message, error: null, eta_s: eta });

@@ -30,6 +30,11 @@ interface RunMsg {
   type: "run"; id: string; kind: "transcription" | "music"; name: string; bytes: ArrayBuffer;
   /** deviceMemoryGb: pretend the device reports this much memory (tests of the refusal message). */
   options: { wordTimestamps?: boolean; backend?: string | null; deviceMemoryGb?: number | null };
+  /**
+   * Set to 1 by the page to cancel. onnxruntime-web's WASM runs resolve as microtasks, so a "cancel"
+   * message can wait behind a whole decode; a shared flag is read at every progress report instead.
+   */
+  cancelFlag?: Int32Array | null;
 }
 
 let current: { id: string; abort: AbortController } | null = null;
@@ -57,6 +62,7 @@ async function run(msg: RunMsg) {
     let last = -1;
     let lastAt = 0;
     const report = (fraction: number, message?: string) => {
+      if (msg.cancelFlag && Atomics.load(msg.cancelFlag, 0) === 1) abort.abort();
       const p = Math.max(0, Math.min(100, fraction * 100));
       const now = performance.now();
       // At most ~20 messages a second per stage (the end is always sent).
