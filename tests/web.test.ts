@@ -22,6 +22,7 @@ let tmp: string;
 let songExcerpt: string;
 
 const run = hasChromium() ? describe : describe.skip;
+if (!hasChromium()) console.warn("web UI tests skipped: no Chromium at /usr/bin/chromium (apt-get install -y chromium, or set CHROMIUM_PATH)");
 
 beforeAll(async () => {
   if (!hasChromium()) return;
