@@ -21,6 +21,8 @@ let browser: Browser;
 let tmp: string;
 let songExcerpt: string;
 
+// In CI (where `npm test`'s pretest installs Chromium) a missing browser is a failure, not a skip.
+if (!hasChromium() && process.env.CI) throw new Error("CI: no Chromium for the web UI tests (scripts/ensure-chromium.sh failed?)");
 const run = hasChromium() ? describe : describe.skip;
 if (!hasChromium()) console.warn("web UI tests skipped: no Chromium at /usr/bin/chromium (apt-get install -y chromium, or set CHROMIUM_PATH)");
 
