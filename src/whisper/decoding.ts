@@ -25,6 +25,8 @@ export interface WindowDecodeOptions {
   onToken?(tokens: readonly number[]): void;
   signal?: AbortSignal;
   rng?: () => number;
+  /** Decode after <|notimestamps|>: no timestamp tokens at all. */
+  withoutTimestamps?: boolean;
 }
 
 export interface WindowDecodeResult {
@@ -47,6 +49,7 @@ function lockedRun(model: WhisperModel, s: OrtSession, feeds: Record<string, Ort
 }
 
 export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: number[]): Promise<EncodedWindow> {
+  const sotIndex = prompt.lastIndexOf(model.tokenizer.sot);
   const L = model.config.numLayers;
   const selfNames: string[] = [];
   const crossNames: string[] = [];
@@ -61,12 +64,14 @@ export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: 
   const logits = out.logits!.data as Float32Array;
   const V = model.tokenizer.vocabSize;
   const first = logits.length === V ? logits : logits.subarray(logits.length - V);
-  // no_speech_prob: softmax of the raw logits at the <|startoftranscript|> position (the last prompt token).
+  // no_speech_prob: softmax of the raw logits at the <|startoftranscript|> position (the last prompt
+  // token, or the one before <|notimestamps|> when the graph returns every position's logits).
+  const atSot = logits.length === prompt.length * V ? logits.subarray(sotIndex * V, (sotIndex + 1) * V) : first;
   let max = NEG_INF;
-  for (let i = 0; i < V; i++) if (first[i]! > max) max = first[i]!;
+  for (let i = 0; i < V; i++) if (atSot[i]! > max) max = atSot[i]!;
   let sum = 0;
-  for (let i = 0; i < V; i++) sum += Math.exp(first[i]! - max);
-  const noSpeechProb = Math.exp(first[model.tokenizer.noSpeech]! - max) / sum;
+  for (let i = 0; i < V; i++) sum += Math.exp(atSot[i]! - max);
+  const noSpeechProb = Math.exp(atSot[model.tokenizer.noSpeech]! - max) / sum;
   return {
     firstLogits: first,
     selfKV: selfNames.map((n) => out[n]!),
@@ -77,7 +82,7 @@ export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: 
 }
 
 /** Applies the logit filters in place to `logits` for the next token after `seq` (sampled tokens). */
-export function applyRules(model: WhisperModel, logits: Float32Array, seq: readonly number[]): void {
+export function applyRules(model: WhisperModel, logits: Float32Array, seq: readonly number[], withoutTimestamps = false): void {
   const tk = model.tokenizer;
   const V = logits.length;
   const tb = tk.timestampBegin;
@@ -90,6 +95,12 @@ export function applyRules(model: WhisperModel, logits: Float32Array, seq: reado
   // SuppressTokens
   const sup = model.suppressTokens;
   for (let i = 0; i < sup.length; i++) logits[sup[i]!] = NEG_INF;
+  if (withoutTimestamps) {
+    // <|notimestamps|> mode: text tokens only.
+    logits[tk.noTimestamps] = NEG_INF;
+    logits.fill(NEG_INF, tb, V);
+    return;
+  }
   // ApplyTimestampRules
   logits[tk.noTimestamps] = NEG_INF;
   const lastTs = n >= 1 && seq[n - 1]! >= tb;
@@ -220,7 +231,7 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
   for (;;) {
     if (o.signal?.aborted) break;
     scratch.set(logits.length === V ? logits : logits.subarray(0, V));
-    applyRules(model, scratch, tokens);
+    applyRules(model, scratch, tokens, o.withoutTimestamps);
     const next = o.temperature > 0 ? sample(scratch, o.temperature, rng) : argmax(scratch);
     const lp = scratch[next]! - logSumExp(scratch);
     sumLogprob += lp;
@@ -297,7 +308,7 @@ async function beamDecode(model: WhisperModel, enc: EncodedWindow, o: WindowDeco
     const cands: { beam: number; token: number; logprob: number; lp: number }[] = [];
     beams.forEach((b, bi) => {
       scratch.set(logitsPerBeam[bi]!.subarray(0, V));
-      applyRules(model, scratch, b.tokens);
+      applyRules(model, scratch, b.tokens, o.withoutTimestamps);
       const lse = logSumExp(scratch);
       // top B+1 tokens of this beam
       const top: [number, number][] = [];
