@@ -9,6 +9,7 @@ import { separate } from "../src/separation";
 import { loadDemucsNode } from "../src/separation/node";
 import { loadDefaultWhisperModel } from "../src/whisper/node";
 import { transcribe } from "../src/whisper/transcribe";
+import { wer } from "../src/whisper/wer";
 
 const SONG = join(import.meta.dir, "../../shared/fixtures/song");
 const useTrue = process.argv.includes("true-vocals");
@@ -34,7 +35,6 @@ const t2 = performance.now();
 process.stderr.write("\n");
 
 const lines = linesFromSegments(out.segments);
-const norm = (t: string) => t.toLowerCase().replace(/[^a-z0-9' ]/g, " ").split(/\s+/).filter(Boolean);
 // Match each true line to the detected line whose start is nearest (one-to-one in time order).
 const errors: number[] = [];
 for (const l of truth.lines) {
@@ -43,14 +43,11 @@ for (const l of truth.lines) {
 }
 const sorted = [...errors].sort((a, b) => a - b);
 const median = sorted[Math.floor(sorted.length / 2)] ?? NaN;
-const ref = truth.lines.flatMap((l) => norm(l.text));
-const hyp = norm(out.text);
-const d = Array.from({ length: ref.length + 1 }, (_, i) => Array.from({ length: hyp.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-for (let i = 1; i <= ref.length; i++) for (let j = 1; j <= hyp.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
+const lyricsWer = wer(truth.lines.map((l) => l.text).join(" "), out.text);
 
 console.log(`source: ${useTrue ? "true vocal stem" : "separated vocal stem (HTDemucs)"}`);
 console.log(`true lines: ${truth.lines.length}, detected lines: ${lines.length}`);
 console.log(`line start |error|: median ${median.toFixed(3)} s, mean ${(errors.reduce((a, b) => a + b, 0) / errors.length).toFixed(3)} s, max ${Math.max(...errors).toFixed(3)} s`);
-console.log(`lyrics WER: ${((100 * d[ref.length]![hyp.length]!) / ref.length).toFixed(1)}%`);
+console.log(`lyrics WER: ${(100 * lyricsWer).toFixed(1)}%`);
 console.log(`time: separation ${((t1 - t0) / 1000).toFixed(1)} s, transcription ${((t2 - t1) / 1000).toFixed(1)} s`);
 for (const l of lines) console.log(`  [${l.start.toFixed(2)}] ${l.text}`);

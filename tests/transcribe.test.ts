@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI, { toFile } from "openai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { normalizeText, wer } from "../src/whisper/wer";
 import { FIXTURES, fixture, startServer, upload, waitDone, type TestServer } from "./helpers/server";
 
 let s: TestServer;
@@ -19,17 +20,7 @@ afterAll(async () => { await s.close(); });
 // so the bound catches broken output (empty, garbage, repeats), not model limits.
 const MAX_CLIP_WER = 0.5;
 const truth = JSON.parse(readFileSync(join(FIXTURES, "speech/transcripts.json"), "utf8")) as Record<string, string>;
-const words = (t: string) => t.toLowerCase().replace(/[^a-z0-9' ]/g, " ").split(/\s+/).filter(Boolean);
-/** Word error rate by edit distance. */
-function wer(ref: string, hyp: string) {
-  const r = words(ref), h = words(hyp);
-  const d = Array.from({ length: r.length + 1 }, (_, i) => [i, ...Array(h.length).fill(0)]);
-  for (let j = 1; j <= h.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= r.length; i++) for (let j = 1; j <= h.length; j++) {
-    d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (r[i - 1] === h[j - 1] ? 0 : 1));
-  }
-  return d[r.length]![h.length]! / Math.max(1, r.length);
-}
+const words = normalizeText;
 
 describe("POST /transcribe", () => {
   test("answers {text, job_id, segments, language, duration} for speech", async () => {
