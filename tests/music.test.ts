@@ -130,3 +130,28 @@ function childCpu(): number {
   }
   return total;
 }
+
+test("with --concurrency 2, cancelling one music job leaves the other's separation running to completion", async () => {
+  const two = await startServer({ modelsDir: join(import.meta.dir, "../models"), concurrency: 2 });
+  try {
+    const mix = decodeWav(new Uint8Array(await Bun.file(join(FIXTURES, "song/mixture.wav")).arrayBuffer()));
+    const short = new File([encodeWav({ sampleRate: 44100, channels: mix.channels.map((c) => c.slice(0, 3 * 44100)) }) as BlobPart], "short.wav");
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push(((await (await upload(two.url, "/upload?model=demucs", short)).json()) as any).file_id);
+    // Both are separating (each job holds its own model process), then the first is cancelled.
+    for (const id of ids) {
+      for (;;) {
+        const p = (await (await fetch(`${two.url}/progress/${id}`)).json()) as any;
+        if (p.stage === "separation" && p.stage_progress >= 10) break;
+        expect(p.status).not.toBe("error");
+        await Bun.sleep(50);
+      }
+    }
+    expect((await fetch(`${two.url}/jobs/${ids[0]}`, { method: "DELETE" })).status).toBe(200);
+    expect((await waitDone(two.url, ids[0]!)).status).toBe("cancelled");
+    const other = await waitDone(two.url, ids[1]!, 300_000);
+    expect(other).toMatchObject({ status: "completed", error: null });
+  } finally {
+    await two.close();
+  }
+}, 300_000);

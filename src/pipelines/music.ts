@@ -11,7 +11,8 @@ import type { WhisperModel } from "../whisper/model";
 import { transcribe } from "../whisper/transcribe";
 
 export interface MusicDeps {
-  demucs: () => Promise<DemucsModel>;
+  /** A separation model for this job alone until `release()`. */
+  demucs: () => Promise<{ model: DemucsModel; release(): Promise<void> }>;
   whisper: () => Promise<WhisperModel>;
   files: JobFiles;
 }
@@ -24,13 +25,16 @@ function slice(ctx: WorkContext, from: number, to: number, prefix?: string): Wor
 export async function runMusic(job: Job, bytes: Uint8Array, opts: SeparateOptions, deps: MusicDeps) {
   // Separation: decode/resample (0-10), then one unit per model segment (10-100).
   const sep = job.stage("separation", "decoding audio");
-  const demucsP = deps.demucs();
-  demucsP.catch(() => {});
   const mix = await prepareAudio(bytes, { sampleRate: 44100 }, slice(sep, 0, 0.1, "decoding"));
   job.setMeta("duration", Math.round(durationOf(mix) * 1000) / 1000);
-  const model = await demucsP;
-  sep.progress(0.1, "separating");
-  const stems = await separate(model, mix, opts, slice(sep, 0.1, 1, "separating"));
+  const lease = await deps.demucs();
+  let stems;
+  try {
+    sep.progress(0.1, "separating");
+    stems = await separate(lease.model, mix, opts, slice(sep, 0.1, 1, "separating"));
+  } finally {
+    await lease.release();
+  }
 
   // Lyrics: the vocal stem at 16 kHz mono, transcribed with word timing (10-100).
   const tr = job.stage("transcription", "loading Whisper");

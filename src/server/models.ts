@@ -60,11 +60,28 @@ export class ModelRegistry {
     throw new HttpError(400, `model '${name}' is not installed; choices: ${this.separationChoices().join(", ")}`, "model_not_installed");
   }
 
-  demucs(): Promise<DemucsModel> {
-    // The graph runs in a child process so cancelling a job kills a running segment at once.
-    this.demucsP ??= loadDemucsIsolated();
-    this.demucsP.catch(() => (this.demucsP = null));
-    return this.demucsP;
+  private demucsBusy = false;
+
+  /**
+   * A Demucs model for one job. The graph runs in a child process so cancelling kills a running
+   * segment at once; the shared child serves jobs one after another, and a job that finds it busy
+   * (--concurrency > 1) gets a child of its own, so one job's cancel never kills another's work.
+   */
+  async demucs(): Promise<{ model: DemucsModel; release(): Promise<void> }> {
+    if (!this.demucsBusy) {
+      this.demucsBusy = true;
+      try {
+        this.demucsP ??= loadDemucsIsolated();
+        const model = await this.demucsP;
+        return { model, release: async () => { this.demucsBusy = false; } };
+      } catch (e) {
+        this.demucsP = null;
+        this.demucsBusy = false;
+        throw e;
+      }
+    }
+    const own = await loadDemucsIsolated();
+    return { model: own, release: () => own.dispose() };
   }
 
   async close() {
