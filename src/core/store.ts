@@ -1,5 +1,9 @@
 // Where job state lives. The engine only talks to JobStore, so a networked store (Redis, SQL)
-// can replace the in-memory one without touching transports or pipelines.
+// can replace the in-memory one without touching transports or pipelines. The interface is
+// synchronous on purpose (progress is written many times a second from hot loops): a networked
+// store implements it as a local mirror that answers reads at once and replicates writes, events
+// and expiries to the backend in the background (and, for several servers, mirrors their jobs
+// from the backend's pub/sub).
 import type { JobEvent, JobState } from "./types";
 
 export interface JobStore {
