@@ -63,25 +63,40 @@ function pcmFrom(data: Uint8Array, f: { format: number; channels: number; rate: 
   return { sampleRate: f.rate, channels };
 }
 
-/** 16-bit PCM WAV (what players and the karaoke downloads expect). */
-export function encodeWav(a: PcmAudio): Uint8Array {
-  const nch = a.channels.length;
-  const n = a.channels[0]?.length ?? 0;
-  const dataBytes = n * nch * 2;
-  const out = new Uint8Array(44 + dataBytes);
-  const v = new DataView(out.buffer);
-  const put = (at: number, s: string) => { for (let i = 0; i < 4; i++) out[at + i] = s.charCodeAt(i); };
-  put(0, "RIFF"); v.setUint32(4, 36 + dataBytes, true); put(8, "WAVE");
-  put(12, "fmt "); v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, nch, true);
-  v.setUint32(24, a.sampleRate, true); v.setUint32(28, a.sampleRate * nch * 2, true);
-  v.setUint16(32, nch * 2, true); v.setUint16(34, 16, true);
-  put(36, "data"); v.setUint32(40, dataBytes, true);
-  let at = 44;
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < nch; c++, at += 2) {
-      const s = Math.max(-1, Math.min(1, a.channels[c]![i]!));
-      v.setInt16(at, s < 0 ? Math.round(s * 32768) : Math.round(s * 32767), true);
+/** Float samples in [-1, 1] to interleaved 16-bit PCM (one channel gives a plain copy). */
+export function interleave16(channels: Float32Array[]): Int16Array {
+  const k = channels.length;
+  const n = channels[0]?.length ?? 0;
+  const out = new Int16Array(n * k);
+  for (let c = 0; c < k; c++) {
+    const x = channels[c]!;
+    for (let i = 0; i < n; i++) {
+      const s = Math.max(-1, Math.min(1, x[i]!));
+      out[i * k + c] = s < 0 ? Math.round(s * 32768) : Math.round(s * 32767);
     }
   }
+  return out;
+}
+
+/** The 44-byte header of a 16-bit PCM WAV holding `frames` frames (streaming writers put it first). */
+export function wavHeader(sampleRate: number, channels: number, frames: number): Uint8Array {
+  const dataBytes = frames * channels * 2;
+  const h = new Uint8Array(44);
+  const v = new DataView(h.buffer);
+  const put = (at: number, s: string) => { for (let i = 0; i < 4; i++) h[at + i] = s.charCodeAt(i); };
+  put(0, "RIFF"); v.setUint32(4, 36 + dataBytes, true); put(8, "WAVE");
+  put(12, "fmt "); v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, channels, true);
+  v.setUint32(24, sampleRate, true); v.setUint32(28, sampleRate * channels * 2, true);
+  v.setUint16(32, channels * 2, true); v.setUint16(34, 16, true);
+  put(36, "data"); v.setUint32(40, dataBytes, true);
+  return h;
+}
+
+/** 16-bit PCM WAV (what players and the karaoke downloads expect). */
+export function encodeWav(a: PcmAudio): Uint8Array {
+  const pcm = interleave16(a.channels);
+  const out = new Uint8Array(44 + pcm.byteLength);
+  out.set(wavHeader(a.sampleRate, a.channels.length, a.channels[0]?.length ?? 0));
+  out.set(new Uint8Array(pcm.buffer), 44);
   return out;
 }

@@ -2,7 +2,7 @@
 // and store the transcript in every format the endpoints serve.
 import { durationOf, prepareAudio } from "../audio";
 import type { Job } from "../core/engine";
-import { toSrt, toVtt } from "../formats/subtitles";
+import { slice, transcriptOutputs } from "./steps";
 import type { JobFiles } from "../server/files";
 import type { PcmAudio } from "../audio";
 import type { WorkContext } from "../core/work";
@@ -35,9 +35,9 @@ export async function runTranscription(
   deps: { load: (ctx: WorkContext) => Promise<Transcriber>; files: JobFiles },
 ): Promise<TranscriptResult> {
   const pre = job.stage("preprocessing", "decoding audio");
-  const pcm = await prepareAudio(bytes, { sampleRate: 16000, mono: true }, { signal: pre.signal, progress: (f, m) => pre.progress(0.5 * f, m) });
+  const pcm = await prepareAudio(bytes, { sampleRate: 16000, mono: true }, slice(pre, 0, 0.5));
   // Loading is instant for the embedded model once warm; a Hub model reports its download here.
-  const run = await deps.load({ signal: pre.signal, progress: (f, m) => pre.progress(0.5 + 0.5 * f, m) });
+  const run = await deps.load(slice(pre, 0.5, 1));
   const duration = Math.round(durationOf(pcm) * 1000) / 1000;
   job.setMeta("duration", duration);
 
@@ -50,10 +50,7 @@ export async function runTranscription(
 
   const fin = job.stage("finalizing", "writing transcript files");
   const result: TranscriptResult = { text: out.text, job_id: job.id, segments: out.segments, language: out.language, duration };
-  await deps.files.save(job, "transcript.json", "transcript.json", JSON.stringify(result), "application/json");
-  await deps.files.save(job, "transcript.txt", "transcript.txt", out.text + "\n", "text/plain; charset=utf-8");
-  await deps.files.save(job, "transcript.srt", "transcript.srt", toSrt(out.segments), "application/x-subrip");
-  await deps.files.save(job, "transcript.vtt", "transcript.vtt", toVtt(out.segments), "text/vtt");
+  for (const o of transcriptOutputs(result)) await deps.files.save(job, o.name, o.name, o.data, o.contentType);
   fin.progress(1);
   job.setMeta("result", result);
   return result;

@@ -8,14 +8,12 @@
 // Out: {type: "progress", id, stage, progress /* the stage's 0-100 */, message}
 //      {type: "done", id, result, lines?, files: [{name, content_type, data: Blob}]}
 //      {type: "error", id, stage, message, cancelled?, code?}
-import { encodeWav, prepareAudio, resample, toMono, durationOf, type PcmAudio } from "../../src/audio";
-import { encodeMp3 } from "../../src/audio/mp3";
+import { prepareAudio, durationOf } from "../../src/audio";
 import { CancelledError, type WorkContext } from "../../src/core/work";
-import { allLyricFormats, linesFromSegments } from "../../src/formats/lyrics";
-import { toSrt, toVtt } from "../../src/formats/subtitles";
+import { renderKaraoke, transcribeVocals, transcriptOutputs, type Output } from "../../src/pipelines/steps";
 import { loadWhisperModel, type OrtModule, type WhisperModel } from "../../src/whisper/model";
 import { transcribe } from "../../src/whisper/transcribe";
-import { loadDemucs, separate, STEMS, type DemucsModel } from "../../src/separation";
+import { loadDemucs, separate, type DemucsModel } from "../../src/separation";
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -244,12 +242,7 @@ async function runTranscription(msg: RunMsg, backend: Backend, ctxFor: CtxFor, s
   if (signal.aborted) throw new CancelledError();
   const fin = ctxFor("finalizing");
   const result = { text: out.text, job_id: msg.id, segments: out.segments, language: out.language, duration, backend };
-  const files = [
-    { name: "transcript.json", content_type: "application/json", data: new Blob([JSON.stringify(result)], { type: "application/json" }) },
-    { name: "transcript.txt", content_type: "text/plain", data: new Blob([out.text + "\n"], { type: "text/plain" }) },
-    { name: "transcript.srt", content_type: "application/x-subrip", data: new Blob([toSrt(out.segments)], { type: "application/x-subrip" }) },
-    { name: "transcript.vtt", content_type: "text/vtt", data: new Blob([toVtt(out.segments)], { type: "text/vtt" }) },
-  ];
+  const files = transcriptOutputs(result).map(blobFile);
   fin.progress(1, "done");
   post({ type: "done", id: msg.id, result, files });
 }
@@ -279,30 +272,12 @@ async function runMusic(msg: RunMsg, backend: Backend, ctxFor: CtxFor, signal: A
   const stems = await separate(demucs, mix, {}, sep);
   if (signal.aborted) throw new CancelledError();
 
-  const tr = ctxFor("transcription");
-  const vocals16k = await resample({ sampleRate: stems.vocals.sampleRate, channels: [toMono(stems.vocals)] }, 16000, { signal, progress: (f) => tr.progress(0.1 * f, "resampling vocals") });
-  const transcript = await transcribe(whisper, vocals16k, { wordTimestamps: true }, { signal, progress: (f, m) => tr.progress(0.1 + 0.9 * f, m) });
-  const lines = linesFromSegments(transcript.segments);
+  const { transcript, lines } = await transcribeVocals(whisper, stems.vocals, ctxFor("transcription"));
 
-  const k = ctxFor("karaoke");
-  const instrumental = sumOf([stems.drums, stems.bass, stems.other]);
-  const tracks: [string, PcmAudio][] = [["instrumental", instrumental], ...STEMS.map((s) => [s, stems[s]] as [string, PcmAudio])];
-  const files: { name: string; content_type: string; data: Blob }[] = [];
-  // As the server: every track as WAV and 192 kbps MP3.
-  const per = 0.95 / tracks.length;
-  for (const [i, [name, pcm]] of tracks.entries()) {
-    files.push({ name: `${name}.wav`, content_type: "audio/wav", data: new Blob([encodeWav(pcm) as BlobPart], { type: "audio/wav" }) });
-    const at = i * per;
-    const mp3 = await encodeMp3(pcm, 192, { signal, progress: (f) => k.progress(at + per * f, `encoding ${name}.mp3`) });
-    files.push({ name: `${name}.mp3`, content_type: "audio/mpeg", data: new Blob([mp3 as BlobPart], { type: "audio/mpeg" }) });
-  }
-  for (const [name, body, type] of allLyricFormats(lines)) files.push({ name, content_type: type, data: new Blob([body], { type }) });
-  k.progress(1, "karaoke ready");
+  const files: BlobFile[] = [];
+  await renderKaraoke(stems, lines, ctxFor("karaoke"), (o) => files.push(blobFile(o)));
   post({ type: "done", id: msg.id, result: { text: transcript.text, job_id: msg.id, segments: transcript.segments, duration, backend }, lines, files });
 }
 
-function sumOf(parts: PcmAudio[]): PcmAudio {
-  const channels = parts[0]!.channels.map((c) => new Float32Array(c.length));
-  for (const p of parts) p.channels.forEach((c, ch) => { const o = channels[ch]!; for (let i = 0; i < o.length; i++) o[i]! += c[i]!; });
-  return { sampleRate: parts[0]!.sampleRate, channels };
-}
+interface BlobFile { name: string; content_type: string; data: Blob }
+const blobFile = (o: Output): BlobFile => ({ name: o.name, content_type: o.contentType, data: new Blob([o.data as BlobPart], { type: o.contentType }) });
