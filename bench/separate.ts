@@ -159,7 +159,7 @@ for (const c of cases) {
       args: ["bench/separate-run.ts", input, join(root, c.key, "ours"), ...(values.isolated ? ["--isolated"] : []), ...(values.shifts ? ["--shifts", values.shifts] : [])],
       dir: join(root, c.key, "ours"),
       // in-process: the process is started with the malloc settings the isolated child gets anyway
-      env: values.tunables ? { GLIBC_TUNABLES: values.tunables } : values.isolated ? {} : MALLOC_ENV,
+      env: values.isolated ? (values.tunables ? { STEMSCRIBE_DEMUCS_TUNABLES: values.tunables } : {}) : values.tunables ? { GLIBC_TUNABLES: values.tunables } : MALLOC_ENV,
     },
   ];
   if (!values["skip-cli"])

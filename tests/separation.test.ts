@@ -20,6 +20,8 @@ import {
   type StemName,
 } from "../src/separation";
 import { defaultModelPath, loadDemucsIsolated, loadDemucsNode } from "../src/separation/node";
+import { fuseAttention } from "../src/separation/attention";
+import { ModelProto } from "../src/separation/onnx-proto";
 import { TINY_SPEC_SCALE, TINY_WAVE_SCALE, tinyDemucsModel } from "./fixtures-gen/tiny-demucs";
 
 const RATE = 44100;
@@ -272,6 +274,76 @@ const haveReal = existsSync(SONG + "mixture.wav") && (() => {
     return false;
   }
 })();
+
+describe("fuseAttention", () => {
+  // htdemucs' exported attention: heads already split as [1, 8, S, 64], q and kᵀ each scaled by
+  // d^-1/4, then MatMul → Softmax → MatMul. The rewrite must give the same output.
+  function attentionGraph(S: number, L: number): Uint8Array {
+    const f = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    const c = (name: string, v: number) => ({ name, dims: [], dataType: 1, floatData: [v] });
+    const s4 = Math.pow(64, -0.25);
+    return ModelProto.encode(
+      ModelProto.fromObject({
+        irVersion: 8,
+        opsetImport: [{ domain: "", version: 17 }],
+        graph: {
+          name: "attn",
+          node: [
+            { name: "qs", opType: "Mul", input: ["q", "s"], output: ["q_s"] },
+            { name: "kt", opType: "Transpose", input: ["k"], output: ["k_t"], attribute: [{ name: "perm", type: 7, ints: [0, 1, 3, 2] }] },
+            { name: "ks", opType: "Mul", input: ["k_t", "s"], output: ["k_s"] },
+            { name: "mm1", opType: "MatMul", input: ["q_s", "k_s"], output: ["scores"] },
+            { name: "sm", opType: "Softmax", input: ["scores"], output: ["probs"], attribute: [{ name: "axis", type: 2, i: -1 }] },
+            { name: "mm2", opType: "MatMul", input: ["probs", "v"], output: ["ctx"] },
+            { name: "out", opType: "Add", input: ["ctx", "one"], output: ["y"] },
+          ],
+          initializer: [c("s", s4), c("one", 1)],
+          input: [f("q", [1, 8, S, 64]), f("k", [1, 8, L, 64]), f("v", [1, 8, L, 64])],
+          output: [f("y", [1, 8, S, 64])],
+        },
+      }),
+    ).finish();
+  }
+
+  test("rewrites the pattern into MultiHeadAttention with the same output", async () => {
+    const S = 96;
+    const L = 40;
+    const bytes = attentionGraph(S, L);
+    const fused = fuseAttention(bytes);
+    expect(fused.fused).toBe(1);
+    const m: any = ModelProto.decode(fused.bytes);
+    expect(m.graph.node.map((n: any) => n.opType)).toContain("MultiHeadAttention");
+    expect(m.graph.node.map((n: any) => n.opType)).not.toContain("Softmax");
+    let seed = 7;
+    const rnd = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 4);
+    const feeds = {
+      q: new ort.Tensor("float32", rnd(8 * S * 64), [1, 8, S, 64]),
+      k: new ort.Tensor("float32", rnd(8 * L * 64), [1, 8, L, 64]),
+      v: new ort.Tensor("float32", rnd(8 * L * 64), [1, 8, L, 64]),
+    };
+    const run = async (b: Uint8Array) => {
+      const s = await ort.InferenceSession.create(b);
+      try {
+        return (await s.run(feeds)).y!.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    const [a, b] = [await run(bytes), await run(fused.bytes)];
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+    expect(maxDiff).toBeLessThan(1e-4);
+    // a wrong head layout or scale would be far off
+    expect(Math.abs(a[123]! - 1)).toBeGreaterThan(1e-3);
+  });
+
+  test("leaves a graph without the pattern alone", () => {
+    const tiny = tinyDemucsModel();
+    const r = fuseAttention(tiny);
+    expect(r.fused).toBe(0);
+    expect(r.bytes).toBe(tiny);
+  });
+});
 
 describe.skipIf(!haveReal)("real htdemucs.onnx", () => {
   test("10 s excerpt separates with sensible SDR on every stem", async () => {

@@ -2,6 +2,7 @@
 // (onnxruntime-node or onnxruntime-web), as are the model bytes or path/URL, so this file has no
 // Node, Bun or DOM dependency.
 import { CancelledError, throwIfAborted } from "../core/work";
+import { fuseAttention } from "./attention";
 import { splitModel } from "./split";
 import { STEMS, type DemucsInferenceResult, type DemucsModel, type StemName } from "./types";
 
@@ -33,6 +34,12 @@ export interface LoadDemucsOptions {
    * the whole 7.8 s segment. Needs the model as bytes. Default: true when bytes are given.
    */
   split?: boolean;
+  /**
+   * Replace the transformer's MatMul/Softmax/MatMul attention by com.microsoft MultiHeadAttention
+   * (./attention.ts; same output within float rounding). Needs the model as bytes. Default: true
+   * when bytes are given.
+   */
+  fuseAttention?: boolean;
 }
 
 /**
@@ -65,6 +72,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   if (opts.sessionOptions?.extra)
     sessionOptions.extra = { ...(DEFAULT_SESSION_OPTIONS.extra as object), ...(opts.sessionOptions.extra as object) };
   const split = opts.split !== false && typeof opts.model !== "string";
+  const modelBytes = typeof opts.model === "string" || opts.fuseAttention === false ? opts.model : fuseAttention(opts.model).bytes;
   // Inputs: the waveform [1, 2, T] and the cac spectrogram [1, 4, 2048, F]; outputs: the spectrogram
   // branch [1, S, 4, 2048, F] and the waveform branch [1, S, 2, T]. Pick them by rank when the
   // shapes are known, else by position (the order htdemucs.onnx has).
@@ -72,7 +80,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   let inputs: { name: string; dims: (number | null)[] | null }[];
   let outputs: { name: string; dims: (number | null)[] | null }[];
   if (split) {
-    const graph = splitModel(opts.model as Uint8Array);
+    const graph = splitModel(modelBytes as Uint8Array);
     try {
       for (const p of graph.parts) {
         parts.push({ session: await ort.InferenceSession.create(p.bytes, sessionOptions), inputs: p.inputs, outputs: p.outputs });
@@ -84,7 +92,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     inputs = graph.inputs;
     outputs = graph.outputs;
   } else {
-    const session = await ort.InferenceSession.create(opts.model, sessionOptions);
+    const session = await ort.InferenceSession.create(modelBytes, sessionOptions);
     const meta = (names: readonly string[], md: readonly any[] | undefined) =>
       names.map((name, i) => ({ name, dims: (md?.[i]?.shape as any[] | undefined)?.map((d) => (typeof d === "number" ? d : null)) ?? null }));
     inputs = meta(session.inputNames, session.inputMetadata);

@@ -32,6 +32,8 @@ export interface NodeDemucsOptions {
   sessionOptions?: Record<string, unknown>;
   /** Run the graph in parts (see LoadDemucsOptions.split; default true). */
   split?: boolean;
+  /** See LoadDemucsOptions.fuseAttention (default true). */
+  fuseAttention?: boolean;
 }
 
 /**
@@ -72,10 +74,12 @@ export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<Demu
   const ort = await import("onnxruntime-node");
   const path = opts.modelPath ?? defaultModelPath();
   const split = opts.split ?? true;
+  const fuse = opts.fuseAttention ?? true;
   const model = await loadDemucs({
     ort: ort as any,
-    model: split ? new Uint8Array(readFileSync(path)) : path,
+    model: split || fuse ? new Uint8Array(readFileSync(path)) : path,
     split,
+    fuseAttention: fuse,
     sessionOptions: { intraOpNumThreads: defaultThreads(), ...opts.sessionOptions },
   });
   collect(); // the model bytes and their split copies
@@ -196,8 +200,10 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
     const proc = spawn(process.execPath, [script], {
       stdio: ["pipe", "pipe", "inherit"],
       env: {
-        ...MALLOC_ENV,
         ...process.env,
+        // The child's own allocator policy, whatever the parent runs with (STEMSCRIBE_DEMUCS_TUNABLES
+        // overrides it, for benches).
+        GLIBC_TUNABLES: process.env.STEMSCRIBE_DEMUCS_TUNABLES ?? MALLOC_ENV.GLIBC_TUNABLES!,
         DEMUCS_MODEL: modelPath,
         DEMUCS_SPLIT: opts.split === false ? "0" : "1",
         DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions),
