@@ -311,6 +311,18 @@ run("web UI, in-browser mode", () => {
       // And the server saw no new job.
       const jobs = ((await (await fetch(`${s.url}/jobs`)).json()) as any).jobs;
       expect(jobs.some((j: any) => j.job_id === (result.job_id as string))).toBe(false);
+
+      // The in-browser job stays in the history: after another run replaced the results (a server
+      // run on another file), "Open" on its row brings its transcript back.
+      expect(serverText).toContain("lemons");
+      expect(await p.page.textContent("#transcript")).toContain("lemons");
+      await p.page.check('input[name="mode"][value="server"]');
+      await p.page.setInputFiles("#file", join(FIXTURES, "speech/harvard-02.wav"));
+      await p.page.click("#btn-transcribe");
+      await p.page.waitForFunction(() => /sheet/.test(document.querySelector("#transcript")?.textContent ?? ""), null, { timeout: 60_000 });
+      expect(await p.page.textContent("#transcript")).not.toContain("lemons");
+      await p.page.click(`#history tr[data-job="${result.job_id}"] button[data-open]`);
+      await p.page.waitForFunction(() => document.querySelector("#transcript")?.textContent?.includes("lemons"), null, { timeout: 10_000 });
     } finally {
       await p.close();
     }

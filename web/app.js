@@ -66,7 +66,9 @@ drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove
 function chooseFile(f) {
   if (!f) return;
   state.file = f;
-  if (state.fileUrl) URL.revokeObjectURL(state.fileUrl);
+  // A finished in-browser job keeps playing its input from this URL: keep it while history uses it.
+  const inHistory = [...state.history.values()].some((h) => h.result?.audioUrl === state.fileUrl);
+  if (state.fileUrl && !inHistory) URL.revokeObjectURL(state.fileUrl);
   state.fileUrl = URL.createObjectURL(f);
   drop.classList.add("chosen");
   $("drop-text").textContent = `${f.name} · ${fmtBytes(f.size)}`;
@@ -513,8 +515,8 @@ async function refreshHistory() {
         refreshHistory();
       } }, "Cancel"));
     }
-    if (j.status === "completed" && !j.local) {
-      actions.append(el("button", { class: "secondary", onclick: () => openJob(j) }, "Open"));
+    if (j.status === "completed" && (!j.local || j.result)) {
+      actions.append(el("button", { class: "secondary", "data-open": j.job_id, onclick: () => openJob(j) }, "Open"));
     }
     body.append(el("tr", { "data-job": j.job_id },
       el("td", { class: "id", title: j.job_id }, j.job_id.slice(0, 12)),
@@ -531,7 +533,8 @@ async function refreshHistory() {
 async function openJob(j) {
   if (state.run && !state.run.ended) return;
   try {
-    renderResults(await fetchServerResults(j.job_id, j.kind, null));
+    // In-browser jobs live only in this page: their results (object URLs) stay on the history entry.
+    renderResults(j.local ? j.result : await fetchServerResults(j.job_id, j.kind, null));
     $("results-card").scrollIntoView({ behavior: "smooth" });
   } catch (e) {
     setStatus(`Could not open job ${j.job_id}: ${e.message}`, "err");
@@ -611,6 +614,7 @@ function onWorkerMessage(msg) {
     run.result.audioUrl = run.kind === "music" ? (byName.get("instrumental.wav")?.url ?? run.fileUrl) : run.fileUrl;
     run.entry.status = "completed";
     run.entry.progress = 100;
+    run.entry.result = run.result;
     window.stemscribeResult = msg.result ?? null;
     applyEvent(run, { seq: ++run.seq, status: "completed", stage: "completed", stage_progress: 100, overall: 100, message: "done", eta_s: 0 });
   } else if (msg.type === "error") {
