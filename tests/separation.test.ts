@@ -19,7 +19,7 @@ import {
   type DemucsModel,
   type StemName,
 } from "../src/separation";
-import { defaultModelPath, loadDemucsIsolated, loadDemucsNode } from "../src/separation/node";
+import { defaultModelPath, f32bytes, FrameReader, frameHeader, loadDemucsIsolated, loadDemucsNode, MSG_ERROR, MSG_INFER } from "../src/separation/node";
 import { fuseAttention } from "../src/separation/attention";
 import { ModelProto } from "../src/separation/onnx-proto";
 import { TINY_SPEC_SCALE, TINY_WAVE_SCALE, tinyDemucsModel } from "./fixtures-gen/tiny-demucs";
@@ -274,6 +274,25 @@ const haveReal = existsSync(SONG + "mixture.wav") && (() => {
     return false;
   }
 })();
+
+describe("isolated model wire format", () => {
+  test("FrameReader reassembles frames from any chunking", () => {
+    const w = Float32Array.from({ length: 1000 }, (_, i) => i * 0.5);
+    const x = Float32Array.from({ length: 7 }, (_, i) => -i);
+    const msg = new TextEncoder().encode("boom");
+    const bytes = Buffer.concat([frameHeader(MSG_INFER, 3, w.length, x.length), f32bytes(w), f32bytes(x), frameHeader(MSG_ERROR, 4, msg.length, 0), msg, frameHeader(MSG_INFER, 5, 0, 0)]);
+    for (const size of [1, 3, 16, 17, 999, bytes.length]) {
+      const got: [number, number, Uint8Array, Uint8Array][] = [];
+      const r = new FrameReader((type, id, a, b) => got.push([type, id, a, b]));
+      for (let at = 0; at < bytes.length; at += size) r.push(bytes.subarray(at, at + size));
+      expect(got.map(([t, id]) => [t, id])).toEqual([[MSG_INFER, 3], [MSG_ERROR, 4], [MSG_INFER, 5]]);
+      expect(Array.from(new Float32Array(got[0]![2].buffer))).toEqual(Array.from(w));
+      expect(Array.from(new Float32Array(got[0]![3].buffer))).toEqual(Array.from(x));
+      expect(new TextDecoder().decode(got[1]![2])).toBe("boom");
+      expect(got[2]![2].length + got[2]![3].length).toBe(0);
+    }
+  });
+});
 
 describe("fuseAttention", () => {
   // htdemucs' exported attention: heads already split as [1, 8, S, 64], q and kᵀ each scaled by

@@ -16,7 +16,7 @@ import type { PcmAudio } from "../audio/pcm";
 import { resample } from "../audio/resample";
 import { throwIfAborted, type WorkContext } from "../core/work";
 import { stereoISpecAdd, stereoSpec } from "./dsp";
-import { STEMS, type DemucsInferenceResult, type DemucsModel, type SeparateOptions, type StemName, type StemSink, type Stems } from "./types";
+import { STEMS, type DemucsModel, type SeparateOptions, type StemName, type StemSink, type Stems } from "./types";
 
 /** demucs' transition weights: 1..n/2 then (n - n/2)..1, divided by the max. */
 export function transitionWeights(n: number): Float32Array {
@@ -144,30 +144,24 @@ export async function separate(
   const W = seglen;
   const weight = transitionWeights(seglen);
 
-  // Two input buffers: the next segment is prepared and queued while the model still works on the
-  // current one, and the current one's output is mixed in while the model works on the next (an
-  // isolated model runs in another process, so its compute overlaps this thread's STFT/iSTFT).
-  const inputs = [0, 1].map(() => ({ wave: new Float32Array(2 * SEG), spec: new Float32Array(4 * 2048 * model.frames) }));
-  let flip = 0;
+  const waveIn = new Float32Array(2 * SEG);
+  const specIn = new Float32Array(4 * 2048 * model.frames);
   const tmp0 = new Float32Array(SEG);
   const tmp1 = new Float32Array(SEG);
   let emitted = 0; // everything before this has been finalised
   let done = 0;
   ctx.progress(0, `segment 0/${total}`);
 
-  interface InFlight { pass: Pass; g: number; len: number; trim: number; result: Promise<DemucsInferenceResult> }
-  function startNext(): InFlight | null {
+  for (;;) {
     // Next segment: the pass furthest behind, so output becomes final in order.
     let pass: Pass | null = null;
     for (const p of passes) if (p.next < L && (!pass || p.next < pass.next)) pass = p;
-    if (!pass) return null;
+    if (!pass) break;
     throwIfAborted(ctx.signal);
     const g = pass.next;
     const len = Math.min(seglen, L - g);
     const trim = Math.floor((SEG - len) / 2);
     const from = g - trim; // input sample fed at model position 0
-    const { wave: waveIn, spec: specIn } = inputs[flip]!;
-    flip ^= 1;
     for (let t = 0; t < SEG; t++) {
       const i = from + t;
       if (i >= 0 && i < L) {
@@ -179,17 +173,7 @@ export async function separate(
       }
     }
     stereoSpec(waveIn.subarray(0, SEG), waveIn.subarray(SEG), specIn);
-    const result = model.infer(waveIn, specIn, ctx.signal);
-    result.catch(() => {}); // awaited below; a cancel may leave the queued one unawaited
-    pass.next += stride;
-    return { pass, g, len, trim, result };
-  }
-
-  let cur = startNext();
-  while (cur) {
-    const next = startNext();
-    const { pass, g, len, trim } = cur;
-    const out = await cur.result;
+    const out = await model.infer(waveIn, specIn, ctx.signal);
     throwIfAborted(ctx.signal);
 
     const t0 = Math.max(0, -g); // shifted passes start before the audio; skip that part
@@ -208,14 +192,14 @@ export async function separate(
     }
     for (let t = t0; t < len; t++) pass.wsum[g + t - emitted]! += weight[t]!;
     if (g + len - emitted > W) throw new Error("internal: overlap-add window overflow");
+    pass.next += stride;
     done++;
     ctx.progress(done / total, `segment ${done}/${total}`);
 
-    // Everything before the earliest segment not yet mixed in is final.
-    let final = next ? next.g : L;
+    // Everything before the earliest pending segment start is final.
+    let final = L;
     for (const p of passes) if (p.next < final) final = p.next;
     if (final > emitted) await emit(final);
-    cur = next;
   }
   return stems;
 

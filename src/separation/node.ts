@@ -119,55 +119,45 @@ export function f32bytes(a: Float32Array): Uint8Array {
 
 /** Incremental frame parser for a byte stream. */
 export class FrameReader {
-  private chunks: Uint8Array[] = [];
-  private have = 0;
+  // Payloads are copied straight from the pipe's chunks into their own (aligned) buffers as they
+  // arrive: a 55 MB result frame is held once, not as chunks + a joined copy + two slices.
+  private head = new Uint8Array(16);
+  private headHave = 0;
+  private frame: { type: number; id: number; a: Uint8Array; b: Uint8Array; have: number } | null = null;
   constructor(private onFrame: (type: number, id: number, a: Uint8Array, b: Uint8Array) => void) {}
   push(chunk: Uint8Array) {
-    this.chunks.push(chunk);
-    this.have += chunk.length;
-    for (;;) {
-      if (this.have < 16) return;
-      const head = this.peek(16);
-      const v = new DataView(head.buffer, head.byteOffset, 16);
-      const type = v.getUint32(0, true);
-      const id = v.getUint32(4, true);
-      const n1 = v.getUint32(8, true);
-      const n2 = v.getUint32(12, true);
-      const b1 = type === MSG_ERROR ? n1 : n1 * 4;
-      const b2 = type === MSG_ERROR ? 0 : n2 * 4;
-      if (this.have < 16 + b1 + b2) return;
-      const all = this.take(16 + b1 + b2);
-      // copy into aligned buffers so Float32Array views are valid
-      const a = all.slice(16, 16 + b1);
-      const b = all.slice(16 + b1);
-      this.onFrame(type, id, a, b);
-    }
-  }
-  private peek(n: number): Uint8Array {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    const out = new Uint8Array(n);
     let at = 0;
-    for (const c of this.chunks) {
-      const k = Math.min(n - at, c.length);
-      out.set(c.subarray(0, k), at);
-      at += k;
-      if (at === n) break;
+    while (at < chunk.length || (this.frame && this.frame.have === this.frame.a.length + this.frame.b.length)) {
+      if (!this.frame) {
+        const k = Math.min(16 - this.headHave, chunk.length - at);
+        this.head.set(chunk.subarray(at, at + k), this.headHave);
+        this.headHave += k;
+        at += k;
+        if (this.headHave < 16) return;
+        this.headHave = 0;
+        const v = new DataView(this.head.buffer);
+        const type = v.getUint32(0, true);
+        const n1 = v.getUint32(8, true);
+        const n2 = v.getUint32(12, true);
+        const b1 = type === MSG_ERROR ? n1 : n1 * 4;
+        const b2 = type === MSG_ERROR ? 0 : n2 * 4;
+        this.frame = { type, id: v.getUint32(4, true), a: new Uint8Array(b1), b: new Uint8Array(b2), have: 0 };
+      }
+      const f = this.frame;
+      const total = f.a.length + f.b.length;
+      while (f.have < total && at < chunk.length) {
+        const inA = f.have < f.a.length;
+        const dst = inA ? f.a : f.b;
+        const off = inA ? f.have : f.have - f.a.length;
+        const k = Math.min(dst.length - off, chunk.length - at);
+        dst.set(chunk.subarray(at, at + k), off);
+        f.have += k;
+        at += k;
+      }
+      if (f.have < total) return;
+      this.frame = null;
+      this.onFrame(f.type, f.id, f.a, f.b);
     }
-    return out;
-  }
-  private take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(n - at, c.length);
-      out.set(c.subarray(0, k), at);
-      at += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.have -= n;
-    return out;
   }
 }
 
