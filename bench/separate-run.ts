@@ -32,4 +32,5 @@ try {
   await model.dispose();
 }
 process.stderr.write("\n");
-console.log(JSON.stringify({ loadS: (tLoad - t0) / 1000, separateS: (performance.now() - tLoad) / 1000 }));
+const hwmMB = Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0) / 1024;
+console.log(JSON.stringify({ loadS: (tLoad - t0) / 1000, separateS: (performance.now() - tLoad) / 1000, thisProcessPeakMB: Math.round(hwmMB) }));

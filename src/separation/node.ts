@@ -45,8 +45,12 @@ export interface NodeDemucsOptions {
  * |-----------------------------------------------------|--------|--------|----------|
  * | glibc defaults (dynamic mmap threshold up to 32 MB) | slow*  | —      | ~1.55 GB |
  * | mmap_threshold=4 MB, arena_max=2, hugetlb=1         | 23.8 s | 38.8 s | 1.11 GB  |
- * | mmap_threshold=8 MB, arena_max=1, no trim, hugetlb  | 19.6 s | 32.3 s | 1.23 GB  |  <- this
+ * | mmap_threshold=8 MB, arena_max=1, no trim, hugetlb  | 19.6 s | 32.3 s | 1.23 GB  |
  * | mmap_threshold=32 MB, arena_max=1, trim 256 MB      | 16.9 s | 27.8 s | 1.66 GB  |
+ *
+ * On the 3-minute loop (bench/separate.ts --isolated, server process + child summed, attention
+ * fused): 8 MB, no trim, hugetlb 98.2 s / 1522 MB; 4 MB, arena_max=1, no trim, hugetlb 113.5 s /
+ * 1388 MB <- this: the 1.5 GB bound holds with a margin, at ~15% more time.
  *
  * (*) about the 4 MB row's CPU. Blocks above the threshold are mmapped per allocation and cost page
  * faults and zeroing on every run; blocks below stay in the heap and are reused, at the price of
@@ -54,7 +58,7 @@ export interface NodeDemucsOptions {
  */
 export const MALLOC_ENV: Record<string, string> = {
   GLIBC_TUNABLES:
-    "glibc.malloc.mmap_threshold=8388608:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1",
+    "glibc.malloc.mmap_threshold=4194304:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1",
 };
 
 /** Full GC where the runtime offers one (Bun, or Node with --expose-gc): frees the previous
