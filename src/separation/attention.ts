@@ -1,8 +1,7 @@
 // Rewrites htdemucs' exported attention (MatMul(q·s, kᵀ·s) → Softmax → MatMul(·, v), heads already
 // split as [1, H, S, d]) into onnxruntime's com.microsoft MultiHeadAttention, whose CPU kernel runs
 // MLAS flash attention: the [H, S, L] score maps (8×2688×2688 floats = 231 MB each in the frequency
-// transformer) are never materialised. That removes the graph's largest tensors, which is what lets
-// one session keep its arena (no page faults per segment) under the memory target.
+// transformer) are never materialised, and the attention runs faster.
 // Browser-safe (protobufjs only); onnxruntime-web runs the op too, unfused.
 import { ModelProto } from "./onnx-proto";
 
@@ -21,6 +20,12 @@ function int64Const(name: string, values: number[]): any {
 /** How many attention blocks were rewritten, and the new model bytes. */
 export function fuseAttention(model: Uint8Array): { bytes: Uint8Array; fused: number } {
   const m: any = ModelProto.decode(model);
+  const fused = fuseAttentionIn(m);
+  return { bytes: fused ? ModelProto.encode(ModelProto.fromObject(m)).finish() : model, fused };
+}
+
+/** The same on a decoded ModelProto, rewritten in place (saves an encode/decode before splitting). */
+export function fuseAttentionIn(m: any): number {
   const g = m.graph;
   const nodes: any[] = g.node;
   const producer = new Map<string, any>();
@@ -75,7 +80,7 @@ export function fuseAttention(model: Uint8Array): { bytes: Uint8Array; fused: nu
     ]);
     dropped.add(mm1).add(mm2).add(qMul).add(kMul).add(kT);
   }
-  if (replaced.size === 0) return { bytes: model, fused: 0 };
+  if (replaced.size === 0) return 0;
 
   const out: any[] = [];
   for (const n of nodes) {
@@ -85,17 +90,16 @@ export function fuseAttention(model: Uint8Array): { bytes: Uint8Array; fused: nu
   // Drop what only fed the removed nodes (the scale computations), repeatedly.
   const graphOutputs = new Set<string>(g.output.map((o: any) => o.name));
   let live = out;
+  let used: Set<string>;
   for (;;) {
-    const used = new Set<string>();
+    used = new Set<string>();
     for (const n of live) for (const i of n.input) used.add(i);
     const next = live.filter((n) => n.output.some((o: string) => used.has(o) || graphOutputs.has(o)));
     if (next.length === live.length) break;
     live = next;
   }
   g.node = live;
-  const used = new Set<string>();
-  for (const n of live) for (const i of n.input) used.add(i);
   g.initializer = g.initializer.filter((t: any) => used.has(t.name) || graphOutputs.has(t.name));
   if (!m.opsetImport.some((o: any) => o.domain === MS_DOMAIN)) m.opsetImport.push({ domain: MS_DOMAIN, version: 1 });
-  return { bytes: ModelProto.encode(ModelProto.fromObject(m)).finish(), fused: replaced.size };
+  return replaced.size;
 }

@@ -2,7 +2,8 @@
 // (onnxruntime-node or onnxruntime-web), as are the model bytes or path/URL, so this file has no
 // Node, Bun or DOM dependency.
 import { CancelledError, throwIfAborted } from "../core/work";
-import { fuseAttention } from "./attention";
+import { fuseAttention, fuseAttentionIn } from "./attention";
+import { ModelProto } from "./onnx-proto";
 import { splitModel } from "./split";
 import { STEMS, type DemucsInferenceResult, type DemucsModel, type StemName } from "./types";
 
@@ -72,7 +73,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   if (opts.sessionOptions?.extra)
     sessionOptions.extra = { ...(DEFAULT_SESSION_OPTIONS.extra as object), ...(opts.sessionOptions.extra as object) };
   const split = opts.split !== false && typeof opts.model !== "string";
-  const modelBytes = typeof opts.model === "string" || opts.fuseAttention === false ? opts.model : fuseAttention(opts.model).bytes;
+  const fuse = opts.fuseAttention !== false && typeof opts.model !== "string";
   // Inputs: the waveform [1, 2, T] and the cac spectrogram [1, 4, 2048, F]; outputs: the spectrogram
   // branch [1, S, 4, 2048, F] and the waveform branch [1, S, 2, T]. Pick them by rank when the
   // shapes are known, else by position (the order htdemucs.onnx has).
@@ -80,7 +81,10 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   let inputs: { name: string; dims: (number | null)[] | null }[];
   let outputs: { name: string; dims: (number | null)[] | null }[];
   if (split) {
-    const graph = splitModel(modelBytes as Uint8Array);
+    // Decoded once: fused in place, then split.
+    const decoded: any = ModelProto.decode(opts.model as Uint8Array);
+    if (fuse) fuseAttentionIn(decoded);
+    const graph = splitModel(decoded);
     try {
       for (const p of graph.parts) {
         parts.push({ session: await ort.InferenceSession.create(p.bytes, sessionOptions), inputs: p.inputs, outputs: p.outputs });
@@ -92,7 +96,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     inputs = graph.inputs;
     outputs = graph.outputs;
   } else {
-    const session = await ort.InferenceSession.create(modelBytes, sessionOptions);
+    const session = await ort.InferenceSession.create(fuse ? fuseAttention(opts.model as Uint8Array).bytes : opts.model, sessionOptions);
     const meta = (names: readonly string[], md: readonly any[] | undefined) =>
       names.map((name, i) => ({ name, dims: (md?.[i]?.shape as any[] | undefined)?.map((d) => (typeof d === "number" ? d : null)) ?? null }));
     inputs = meta(session.inputNames, session.inputMetadata);

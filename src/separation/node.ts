@@ -131,7 +131,7 @@ export class FrameReader {
   constructor(private onFrame: (type: number, id: number, a: Uint8Array, b: Uint8Array) => void) {}
   push(chunk: Uint8Array) {
     let at = 0;
-    while (at < chunk.length || (this.frame && this.frame.have === this.frame.a.length + this.frame.b.length)) {
+    while (at < chunk.length) {
       if (!this.frame) {
         const k = Math.min(16 - this.headHave, chunk.length - at);
         this.head.set(chunk.subarray(at, at + k), this.headHave);
@@ -200,6 +200,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
         GLIBC_TUNABLES: process.env.STEMSCRIBE_DEMUCS_TUNABLES ?? MALLOC_ENV.GLIBC_TUNABLES!,
         DEMUCS_MODEL: modelPath,
         DEMUCS_SPLIT: opts.split === false ? "0" : "1",
+        DEMUCS_FUSE_ATTENTION: opts.fuseAttention === false ? "0" : "1",
         DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions),
       },
     });

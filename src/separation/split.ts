@@ -101,8 +101,8 @@ function io(v: any): GraphIO {
  * Splits `model` (ONNX bytes) at top-level module boundaries, merging neighbouring groups until each
  * part has at least `minNodes` nodes. Returns the parts in execution order.
  */
-export function splitModel(model: Uint8Array, minNodes = 60): SplitGraph {
-  const m: any = ModelProto.decode(model);
+export function splitModel(model: Uint8Array | object, minNodes = 60): SplitGraph {
+  const m: any = model instanceof Uint8Array ? ModelProto.decode(model) : model; // bytes or a decoded ModelProto
   const g = m.graph;
   const nodes: any[] = g.node;
   const types = inferTypes(g);
