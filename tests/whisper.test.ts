@@ -66,6 +66,25 @@ describe("derived model and tokenizer", () => {
     expect(tk.encode(" The birch canoe")).toEqual([383, 35122, 354, 47434]);
   });
 
+  test("the combined session decodes exactly as the separate encoder/decoder sessions", async () => {
+    // The server runs combined.onnx (one If-switched session); the browser runs the separate files.
+    const dir = ensureWhisperModel(MODELS);
+    const ort = (await import("onnxruntime-node")) as unknown as import("../src/whisper/model").OrtModule;
+    const { loadWhisperModel } = await import("../src/whisper/model");
+    const files = { ort, mel: join(dir, "mel.onnx"), tokenizer: JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")), config: JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) };
+    const separate = await loadWhisperModel({ ...files, encoder: join(dir, "encoder.onnx"), decoder: join(dir, "decoder.onnx"), decoderAttn: join(dir, "decoder-attn.onnx") });
+    const a = await audio("song/vocals.wav");
+    const clip: PcmAudio = { sampleRate: a.sampleRate, channels: a.channels.map((c) => c.subarray(0, a.sampleRate * 12)) };
+    const opts = { wordTimestamps: true };
+    const [viaCombined, viaSeparate] = [await transcribe(model, clip, opts, quietContext()), await transcribe(separate, clip, opts, quietContext())];
+    await separate.release();
+    expect(viaCombined.segments.length).toBeGreaterThan(0);
+    expect(viaCombined.segments.map((s) => s.tokens)).toEqual(viaSeparate.segments.map((s) => s.tokens));
+    const words = (r: typeof viaCombined) => r.segments.flatMap((s) => (s.words ?? []).map((w) => [w.word, w.start, w.end]));
+    expect(words(viaCombined).length).toBeGreaterThan(3);
+    expect(words(viaCombined)).toEqual(words(viaSeparate));
+  }, 60_000);
+
   test("a standalone tokenizer can be built from the derived file", () => {
     const t = new WhisperTokenizer(JSON.parse(readFileSync(join(MODELS, "whisper-tiny.en/tokenizer.json"), "utf8")));
     expect(t.decode(t.encode(" hello world"))).toBe(" hello world");

@@ -18,6 +18,9 @@ export interface DerivedWhisperAssets {
   encoder: Uint8Array;
   decoder: Uint8Array;
   decoderAttn: Uint8Array;
+  /** encoder, decoder and decoder-attn in one graph, chosen per run by an If on `mode` (see
+   * combinedLayout): one session, so one thread pool and one copy of the shared weights. */
+  combined: Uint8Array;
   tokenizer: WhisperVocabFile;
   config: WhisperConfigFile;
 }
@@ -137,6 +140,7 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
   new DataView(scale.buffer).setFloat32(0, 1 / Math.sqrt(64), true);
   extra.push(W.lenField(5, [W.varintField(2, 1 /* FLOAT */), W.stringField(8, "sx_scale"), W.lenField(9, [scale])]));
   const decoderAttn = standaloneSubgraph(m, decSub, extra);
+  const combined = buildCombinedModel(m, encSub, decSub, extra, numLayers, attnLayers);
 
   // --- tokenizer
   const idVocab = W.attrString(bpe.attributes.get("id_vocab")) ?? "";
@@ -152,6 +156,7 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
     encoder,
     decoder,
     decoderAttn,
+    combined,
     tokenizer: { vocab, added, byteDecoder },
     config: {
       nMels: filters.dims[0]!,
@@ -163,6 +168,79 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
       attnLayers,
     },
   };
+}
+
+// ---- combined model -------------------------------------------------------------------------
+// Why: separate encoder and decoder sessions each own a thread pool; on 2 cores the decoder's
+// pool (spinning between its many tiny steps) slowed the next encoder step by 20-50 ms. One
+// session whose If picks the encoder or the decoder keeps one pool and one copy of the shared
+// weights. The decoder branch always computes the alignment heads' cross-attention logits (a
+// few small MatMuls a step): a second If level to skip them cost ~1.5 ms a step (measured).
+
+export const COMBINED_MODE = { encoder: 0, decoder: 1 } as const;
+
+/** Positional outputs out_0..out_{n-1} of the combined model for each mode ("" = padding). */
+export function combinedLayout(numLayers: number, attnLayers: number[]) {
+  const self: string[] = [];
+  const cross: string[] = [];
+  for (let i = 0; i < numLayers; i++) {
+    self.push(`present_key_self_${i}`, `present_value_self_${i}`);
+    cross.push(`present_key_cross_${i}`, `present_value_cross_${i}`);
+  }
+  const qk = attnLayers.map((l) => `cross_qk_${l}`);
+  return {
+    encoder: ["logits", ...self, ...cross],
+    decoder: ["logits", ...self, ...qk, ...new Array(cross.length - qk.length).fill("")],
+  };
+}
+
+/** A subgraph as an If branch: no inputs (it reads the outer graph's), outputs renamed by
+ * Identity to `${prefix}_<slot>` in slot order; padding slots are one-element zero tensors. */
+function branch(name: string, sub: Uint8Array, prefix: string, slots: string[], extra: Uint8Array[] = []): Uint8Array[] {
+  const parts: Uint8Array[] = [W.stringField(2, name)];
+  for (const f of W.readFields(sub)) if (f.field !== 2 && f.field !== 11 && f.field !== 12) parts.push(f.raw);
+  parts.push(...extra.filter((r) => W.readFields(r)[0]!.field !== 12)); // outputs: ours, below
+  const zero = [W.varintField(1, 1), W.varintField(2, 1), W.lenField(9, [new Uint8Array(4)])];
+  slots.forEach((slot, k) => {
+    const out = `${prefix}_${k}`;
+    parts.push(slot ? W.nodeRecord("Identity", [slot], [out], `${out}_id`) : W.nodeRecord("Constant", [], [out], `${out}_pad`, [W.attrTensorRecord("value", zero)]));
+    parts.push(W.floatValueInfoRecord(12, out));
+  });
+  return parts;
+}
+
+function buildCombinedModel(m: W.OnnxModel, encSub: Uint8Array, decSub: Uint8Array, attnExtra: Uint8Array[], numLayers: number, attnLayers: number[]): Uint8Array {
+  const layout = combinedLayout(numLayers, attnLayers);
+  const n = layout.encoder.length;
+  const modeEnc = [W.varintField(2, 7), W.lenField(9, [new Uint8Array(new BigInt64Array([BigInt(COMBINED_MODE.encoder)]).buffer)])];
+  const parts: Uint8Array[] = [
+    W.nodeRecord("Constant", [], ["sx_mode_enc"], "sx_mode_enc", [W.attrTensorRecord("value", modeEnc)]),
+    W.nodeRecord("Equal", ["mode", "sx_mode_enc"], ["sx_is_enc"], "sx_is_enc"),
+    W.nodeRecord("If", ["sx_is_enc"], Array.from({ length: n }, (_, k) => `out_${k}`), "sx_if_enc", [
+      W.attrGraphRecord("then_branch", branch("encoder", encSub, "sx_enc", layout.encoder)),
+      W.attrGraphRecord("else_branch", branch("decoder", decSub, "sx_dec", layout.decoder, attnExtra)),
+    ]),
+    W.stringField(2, "whisper_combined"),
+  ];
+  // the shared weights, once
+  const free = new Set([...W.freeInputs(W.parseGraph(encSub)), ...W.freeInputs(W.parseGraph(decSub))]);
+  for (const name of free) {
+    const rec = m.graph.initializers.get(name);
+    if (!rec) throw new Error(`subgraph reads ${name}, which the outer graph does not define as an initializer`);
+    parts.push(rec.raw);
+  }
+  // inputs: mode (int64 scalar), then the subgraphs' own input declarations (names, types, shapes)
+  parts.push(W.lenField(11, [W.stringField(1, "mode"), W.lenField(2, [W.lenField(1, [W.varintField(1, 7), W.lenField(2, [])])])]));
+  const seen = new Set<string>();
+  for (const sub of [encSub, decSub]) {
+    for (const f of W.readFields(sub)) {
+      if (f.field !== 11) continue;
+      const name = W.str(W.readFields(f.bytes!).find((x) => x.field === 1)?.bytes);
+      if (!seen.has(name)) { seen.add(name); parts.push(f.raw); }
+    }
+  }
+  for (let k = 0; k < n; k++) parts.push(W.floatValueInfoRecord(12, `out_${k}`));
+  return modelFrom(m, parts);
 }
 
 /**

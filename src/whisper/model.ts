@@ -1,7 +1,7 @@
 // Loads the derived Whisper sessions once; the result is shared by concurrent transcribe() calls.
 // The onnxruntime module (onnxruntime-node or onnxruntime-web) and the model bytes/paths are
 // injected, so this file has no fs and no Bun/DOM dependency.
-import type { WhisperConfigFile, WhisperVocabFile } from "./derive";
+import { COMBINED_MODE, combinedLayout, type WhisperConfigFile, type WhisperVocabFile } from "./derive";
 import { WhisperTokenizer } from "./tokenizer";
 
 /** The part of the onnxruntime API we use (satisfied by onnxruntime-node and onnxruntime-web). */
@@ -33,10 +33,14 @@ export interface WhisperModelSources {
   decoder: ModelSource;
   /** Decoder variant that also outputs cross-attention logits (word timestamps); loaded on first use. */
   decoderAttn?: ModelSource;
+  /** encoder + decoder + decoder-attn in one graph (derive.ts); when given, it replaces the three. */
+  combined?: ModelSource;
   tokenizer: WhisperVocabFile;
   config: WhisperConfigFile;
   /** Extra onnxruntime session options (default: 2 intra-op threads, all graph optimisations). */
   sessionOptions?: Record<string, unknown>;
+  /** Options for the two decoder sessions (default: see loadWhisperModel). */
+  decoderSessionOptions?: Record<string, unknown>;
   /** Model name reported in results/logs. */
   name?: string;
 }
@@ -91,10 +95,19 @@ export async function loadWhisperModel(src: WhisperModelSources): Promise<Whispe
   const create = (m: ModelSource, o: Record<string, unknown> = opts) => src.ort.InferenceSession.create(m, o);
   // The decoders run hundreds of tiny steps back to back, so their pool spins between steps
   // (quiet 2-core bench, long-harvard: 4.75 s with it, 6.65 s without); the others stay quiet.
-  const decOpts = src.sessionOptions ? opts : { ...opts, extra: { session: { intra_op: { allow_spinning: "1" }, inter_op: { allow_spinning: "0" } } } };
-  const [mel, encoder, decoder] = await Promise.all([create(src.mel), create(src.encoder), create(src.decoder, decOpts)]);
+  const decOpts = src.decoderSessionOptions ? { ...opts, ...src.decoderSessionOptions } : src.sessionOptions ? opts : { ...opts, extra: { session: { intra_op: { allow_spinning: "1" }, inter_op: { allow_spinning: "0" } } } };
   const tokenizer = new WhisperTokenizer(src.tokenizer);
   let attn: Promise<OrtSession> | undefined;
+  let mel: OrtSession, encoder: OrtSession, decoder: OrtSession;
+  let combined: OrtSession | undefined;
+  if (src.combined) {
+    [mel, combined] = await Promise.all([create(src.mel), create(src.combined, decOpts)]);
+    const views = combinedViews(src.ort, combined, src.config);
+    ({ encoder, decoder } = views);
+    attn = Promise.resolve(views.decoderAttn);
+  } else {
+    [mel, encoder, decoder] = await Promise.all([create(src.mel), create(src.encoder), create(src.decoder, decOpts)]);
+  }
   let chain: Promise<unknown> = Promise.resolve();
   return {
     name: src.name ?? "whisper-tiny.en",
@@ -105,8 +118,9 @@ export async function loadWhisperModel(src: WhisperModelSources): Promise<Whispe
     encoder,
     decoder,
     decoderAttn() {
+      if (attn) return attn;
       if (!src.decoderAttn) return Promise.reject(new Error("this Whisper model has no cross-attention decoder (word timestamps)"));
-      attn ??= create(src.decoderAttn, decOpts);
+      attn = create(src.decoderAttn, decOpts);
       return attn;
     },
     suppressTokens: Int32Array.from(tokenizer.defaultSuppressTokens()),
@@ -117,7 +131,45 @@ export async function loadWhisperModel(src: WhisperModelSources): Promise<Whispe
       return next;
     },
     async release() {
-      for (const s of [mel, encoder, decoder, ...(attn ? [await attn] : [])]) await s.release?.();
+      const all = combined ? [mel, combined] : [mel, encoder, decoder, ...(attn ? [await attn] : [])];
+      for (const s of all) await s.release?.();
     },
+  };
+}
+
+/** The combined session seen as the three sessions decoding.ts expects: each view adds `mode`
+ * and placeholder tensors for the other modes' inputs, and names the positional outputs. */
+function combinedViews(ort: OrtModule, combined: OrtSession, config: WhisperConfigFile) {
+  const layout = combinedLayout(config.numLayers, config.attnLayers);
+  const H = config.numHeads;
+  const D = config.headDim;
+  const emptyKV = new ort.Tensor("float32", new Float32Array(0), [1, H, 0, D]);
+  const placeholders: Record<string, OrtTensor> = {
+    encoder_input_ids: new ort.Tensor("float32", new Float32Array(0), [1, 0, 3000]),
+    decoder_input_ids: new ort.Tensor("int32", Int32Array.from([config.sot]), [1, 1]),
+    input_ids: new ort.Tensor("int32", Int32Array.from([config.eos]), [1, 1]),
+  };
+  for (const name of combined.inputNames) if (name.startsWith("past_")) placeholders[name] = emptyKV;
+  const view = (mode: number, names: string[], inputs: string[], outputs: string[]): OrtSession => {
+    const modeTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(mode)]), []);
+    return {
+      inputNames: inputs,
+      outputNames: outputs,
+      async run(feeds) {
+        const out = await combined.run({ ...placeholders, ...feeds, mode: modeTensor });
+        const named: Record<string, OrtTensor> = {};
+        names.forEach((n, k) => {
+          if (n) named[n] = out[`out_${k}`]!;
+        });
+        return named;
+      },
+    };
+  };
+  const decoderInputs = combined.inputNames.filter((n) => n === "input_ids" || n.startsWith("past_"));
+  const decoderOutputs = layout.decoder.filter((n) => n && !n.startsWith("cross_qk_"));
+  return {
+    encoder: view(COMBINED_MODE.encoder, layout.encoder, ["encoder_input_ids", "decoder_input_ids"], layout.encoder),
+    decoder: view(COMBINED_MODE.decoder, layout.decoder.map((n) => (n.startsWith("cross_qk_") ? "" : n)), decoderInputs, decoderOutputs),
+    decoderAttn: view(COMBINED_MODE.decoder, layout.decoder, decoderInputs, layout.decoder.filter(Boolean)),
   };
 }

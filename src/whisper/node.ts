@@ -7,9 +7,9 @@ import { deriveWhisperAssets } from "./derive";
 import { loadWhisperModel, type OrtModule, type WhisperModel } from "./model";
 
 export const WHISPER_DIR_NAME = "whisper-tiny.en";
-const FILES = ["mel.onnx", "encoder.onnx", "decoder.onnx", "decoder-attn.onnx", "tokenizer.json", "config.json"] as const;
+const FILES = ["mel.onnx", "encoder.onnx", "decoder.onnx", "decoder-attn.onnx", "combined.onnx", "tokenizer.json", "config.json"] as const;
 /** Bump when derive.ts changes what it writes. */
-const DERIVE_VERSION = 2;
+const DERIVE_VERSION = 4;
 
 export function shippedWhisperModelPath(): string {
   const require = createRequire(import.meta.url);
@@ -40,6 +40,7 @@ export function ensureWhisperModel(modelsDir: string, sourcePath = shippedWhispe
   put("encoder.onnx", a.encoder);
   put("decoder.onnx", a.decoder);
   put("decoder-attn.onnx", a.decoderAttn);
+  put("combined.onnx", a.combined);
   put("tokenizer.json", JSON.stringify(a.tokenizer));
   put("config.json", JSON.stringify(a.config, null, 1));
   put("derived.json", stamp);
@@ -52,7 +53,7 @@ let cached: Map<string, Promise<WhisperModel>> | undefined;
  * Loads (once per directory, cached) the default whisper-tiny.en model with onnxruntime-node,
  * deriving it first if needed. Concurrent callers share one model.
  */
-export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Record<string, unknown>): Promise<WhisperModel> {
+export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Record<string, unknown>, decoderSessionOptions?: Record<string, unknown>): Promise<WhisperModel> {
   cached ??= new Map();
   let p = cached.get(modelsDir);
   if (!p) {
@@ -65,9 +66,11 @@ export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Reco
         encoder: join(dir, "encoder.onnx"),
         decoder: join(dir, "decoder.onnx"),
         decoderAttn: join(dir, "decoder-attn.onnx"),
+        combined: process.env.WHISPER_COMBINED === "0" ? undefined : join(dir, "combined.onnx"),
         tokenizer: JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")),
         config: JSON.parse(readFileSync(join(dir, "config.json"), "utf8")),
         sessionOptions,
+        decoderSessionOptions,
       });
     })();
     p.catch(() => cached?.delete(modelsDir));

@@ -228,6 +228,15 @@ export function attrFloatRecord(name: string, v: number): Uint8Array {
   return lenField(5, [stringField(1, name), new Uint8Array([(2 << 3) | 5]), f, varintField(20, AttrType.FLOAT)]);
 }
 
+/** A graph-valued attribute (If's then_branch / else_branch). */
+export function attrGraphRecord(name: string, graph: Uint8Array[]): Uint8Array {
+  return lenField(5, [stringField(1, name), lenField(6, graph), varintField(20, 5 /* GRAPH */)]);
+}
+/** A tensor-valued attribute (Constant's value): `tensor` is an encoded TensorProto body. */
+export function attrTensorRecord(name: string, tensor: Uint8Array[]): Uint8Array {
+  return lenField(5, [stringField(1, name), lenField(5, tensor), varintField(20, 4 /* TENSOR */)]);
+}
+
 /** An encoded GraphProto.node record (field 1). `attrs` are records from attr*Record. */
 export function nodeRecord(opType: string, inputs: string[], outputs: string[], name: string, attrs: Uint8Array[] = [], domain = ""): Uint8Array {
   return lenField(1, [
