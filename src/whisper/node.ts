@@ -17,7 +17,7 @@ export function shippedWhisperModelPath(): string {
 }
 
 /**
- * Derives models/whisper-tiny.en/{mel,encoder,decoder,decoder-attn}.onnx + tokenizer.json + config.json
+ * Derives models/whisper-tiny.en/{mel,encoder,decoder,decoder-attn,combined}.onnx + tokenizer.json + config.json
  * from the shipped all-in-one graph. Idempotent: a stamp file records the source size/mtime and the
  * derive version, so a second call is a few stat() calls. Writes via temp files + rename.
  */
@@ -66,7 +66,7 @@ export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Reco
         encoder: join(dir, "encoder.onnx"),
         decoder: join(dir, "decoder.onnx"),
         decoderAttn: join(dir, "decoder-attn.onnx"),
-        combined: process.env.WHISPER_COMBINED === "0" ? undefined : join(dir, "combined.onnx"),
+        combined: join(dir, "combined.onnx"), // replaces encoder/decoder/decoder-attn in this process
         tokenizer: JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")),
         config: JSON.parse(readFileSync(join(dir, "config.json"), "utf8")),
         sessionOptions,
