@@ -39,7 +39,7 @@ export interface WhisperModelSources {
   config: WhisperConfigFile;
   /** Extra onnxruntime session options (default: 2 intra-op threads, all graph optimisations). */
   sessionOptions?: Record<string, unknown>;
-  /** Options for the two decoder sessions (default: see loadWhisperModel). */
+  /** Options for the decoder sessions, or for the combined one (default: see loadWhisperModel). */
   decoderSessionOptions?: Record<string, unknown>;
   /** Model name reported in results/logs. */
   name?: string;
@@ -95,6 +95,7 @@ export async function loadWhisperModel(src: WhisperModelSources): Promise<Whispe
   const create = (m: ModelSource, o: Record<string, unknown> = opts) => src.ort.InferenceSession.create(m, o);
   // The decoders run hundreds of tiny steps back to back, so their pool spins between steps
   // (quiet 2-core bench, long-harvard: 4.75 s with it, 6.65 s without); the others stay quiet.
+  // The combined session gets the same: its one pool serves the encoder too.
   const decOpts = src.decoderSessionOptions ? { ...opts, ...src.decoderSessionOptions } : src.sessionOptions ? opts : { ...opts, extra: { session: { intra_op: { allow_spinning: "1" }, inter_op: { allow_spinning: "0" } } } };
   const tokenizer = new WhisperTokenizer(src.tokenizer);
   let attn: Promise<OrtSession> | undefined;
