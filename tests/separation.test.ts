@@ -21,6 +21,7 @@ import {
 } from "../src/separation";
 import { defaultModelPath, f32bytes, FrameReader, frameHeader, loadDemucsIsolated, loadDemucsNode, MSG_ERROR, MSG_INFER } from "../src/separation/node";
 import { fuseAttention } from "../src/separation/attention";
+import { rewriteConvTransposeIn } from "../src/separation/conv-transpose";
 import { ModelProto } from "../src/separation/onnx-proto";
 import { TINY_SPEC_SCALE, TINY_WAVE_SCALE, tinyDemucsModel } from "./fixtures-gen/tiny-demucs";
 
@@ -361,6 +362,81 @@ describe("fuseAttention", () => {
     const r = fuseAttention(tiny);
     expect(r.fused).toBe(0);
     expect(r.bytes).toBe(tiny);
+  });
+});
+
+describe("rewriteConvTranspose", () => {
+  // htdemucs' decoder upsampling: ConvTranspose kernel 8 / stride 4 along frequency ([8, 1] on
+  // [B, C, F, T]) and along time (1D), no padding, with bias.
+  function convTrGraph(): Uint8Array {
+    const f = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    let seed = 11;
+    const rnd = (n: number) => Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 2);
+    const w = (name: string, dims: number[]) => ({ name, dims, dataType: 1, floatData: rnd(dims.reduce((a, b) => a * b, 1)) });
+    const attrs = (k: number[], s: number[]) => [
+      { name: "kernel_shape", type: 7, ints: k },
+      { name: "strides", type: 7, ints: s },
+      { name: "pads", type: 7, ints: [...k.map(() => 0), ...k.map(() => 0)] },
+    ];
+    return ModelProto.encode(
+      ModelProto.fromObject({
+        irVersion: 8,
+        opsetImport: [{ domain: "", version: 17 }],
+        graph: {
+          name: "convtr",
+          node: [
+            { name: "/decoder.0/conv_tr/ConvTranspose", opType: "ConvTranspose", input: ["x2", "w2", "b2"], output: ["y2"], attribute: attrs([8, 1], [4, 1]) },
+            { name: "/tdecoder.0/conv_tr/ConvTranspose", opType: "ConvTranspose", input: ["x1", "w1", "b1"], output: ["y1"], attribute: attrs([8], [4]) },
+          ],
+          initializer: [w("w2", [6, 5, 8, 1]), w("b2", [5]), w("w1", [6, 3, 8]), w("b1", [3])],
+          input: [f("x2", [1, 6, 7, 9]), f("x1", [1, 6, 11])],
+          output: [f("y2", [1, 5, 32, 9]), f("y1", [1, 3, 48])],
+        },
+      }),
+    ).finish();
+  }
+
+  test("1×1 Convs + interleave give ConvTranspose's output, 2D and 1D", async () => {
+    const bytes = convTrGraph();
+    const m: any = ModelProto.decode(bytes);
+    expect(rewriteConvTransposeIn(m)).toBe(2);
+    expect(m.graph.node.map((n: any) => n.opType)).not.toContain("ConvTranspose");
+    expect(m.graph.initializer.map((t: any) => t.name)).not.toContain("w2"); // replaced weights dropped
+    const rewritten = ModelProto.encode(ModelProto.fromObject(m)).finish();
+    let seed = 5;
+    const rnd = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 2);
+    const feeds = { x2: new ort.Tensor("float32", rnd(6 * 7 * 9), [1, 6, 7, 9]), x1: new ort.Tensor("float32", rnd(6 * 11), [1, 6, 11]) };
+    const run = async (b: Uint8Array) => {
+      const s = await ort.InferenceSession.create(b);
+      try {
+        const out = await s.run(feeds);
+        return { y2: out.y2!, y1: out.y1! };
+      } finally {
+        await s.release();
+      }
+    };
+    const [a, b] = [await run(bytes), await run(rewritten)];
+    for (const k of ["y2", "y1"] as const) {
+      expect(b[k].dims).toEqual(a[k].dims);
+      const x = a[k].data as Float32Array;
+      const y = b[k].data as Float32Array;
+      let maxDiff = 0;
+      let maxAbs = 0;
+      for (let i = 0; i < x.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(x[i]! - y[i]!));
+        maxAbs = Math.max(maxAbs, Math.abs(x[i]!));
+      }
+      expect(maxAbs).toBeGreaterThan(1); // not a trivially zero output
+      expect(maxDiff).toBeLessThan(1e-5);
+    }
+  });
+
+  test("leaves other ConvTranspose shapes and graphs without one alone", () => {
+    const m: any = ModelProto.decode(convTrGraph());
+    m.graph.node[0].attribute[1].ints = [2, 1]; // stride 2 with kernel 8: not the K = 2·stride form
+    expect(rewriteConvTransposeIn(m)).toBe(1);
+    expect(m.graph.node.filter((n: any) => n.opType === "ConvTranspose").length).toBe(1);
+    expect(rewriteConvTransposeIn(ModelProto.decode(tinyDemucsModel()))).toBe(0);
   });
 });
 

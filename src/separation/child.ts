@@ -16,6 +16,7 @@ try {
     modelPath: process.env.DEMUCS_MODEL!,
     split: process.env.DEMUCS_SPLIT !== "0",
     fuseAttention: process.env.DEMUCS_FUSE_ATTENTION !== "0",
+    rewriteConvTranspose: process.env.DEMUCS_REWRITE_CONVTR !== "0",
     sessionOptions: JSON.parse(process.env.DEMUCS_SESSION_OPTIONS ?? "{}"),
   });
   send([frameHeader(MSG_READY, 0, 2, 0), f32bytes(new Float32Array([model.segmentLength, model.frames]))]);

@@ -2,7 +2,8 @@
 // (onnxruntime-node or onnxruntime-web), as are the model bytes or path/URL, so this file has no
 // Node, Bun or DOM dependency.
 import { CancelledError, throwIfAborted } from "../core/work";
-import { fuseAttention, fuseAttentionIn } from "./attention";
+import { fuseAttentionIn } from "./attention";
+import { rewriteConvTransposeIn } from "./conv-transpose";
 import { ModelProto } from "./onnx-proto";
 import { splitModel } from "./split";
 import { STEMS, type DemucsInferenceResult, type DemucsModel, type StemName } from "./types";
@@ -41,6 +42,10 @@ export interface LoadDemucsOptions {
    * when bytes are given.
    */
   fuseAttention?: boolean;
+  /** Rewrite the decoder's ConvTranspose layers as 1×1 Convs + interleave (./conv-transpose.ts;
+   * same output within float rounding, ~15% less time a segment). Needs the model as bytes.
+   * Default: true when bytes are given. */
+  rewriteConvTranspose?: boolean;
 }
 
 /**
@@ -74,6 +79,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     sessionOptions.extra = { ...(DEFAULT_SESSION_OPTIONS.extra as object), ...(opts.sessionOptions.extra as object) };
   const split = opts.split !== false && typeof opts.model !== "string";
   const fuse = opts.fuseAttention !== false && typeof opts.model !== "string";
+  const convTr = opts.rewriteConvTranspose !== false && typeof opts.model !== "string";
   // Inputs: the waveform [1, 2, T] and the cac spectrogram [1, 4, 2048, F]; outputs: the spectrogram
   // branch [1, S, 4, 2048, F] and the waveform branch [1, S, 2, T]. Pick them by rank when the
   // shapes are known, else by position (the order htdemucs.onnx has).
@@ -84,6 +90,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     // Decoded once: fused in place, then split.
     const decoded: any = ModelProto.decode(opts.model as Uint8Array);
     if (fuse) fuseAttentionIn(decoded);
+    if (convTr) rewriteConvTransposeIn(decoded);
     const graph = splitModel(decoded);
     try {
       for (const p of graph.parts) {
@@ -96,7 +103,14 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     inputs = graph.inputs;
     outputs = graph.outputs;
   } else {
-    const session = await ort.InferenceSession.create(fuse ? fuseAttention(opts.model as Uint8Array).bytes : opts.model, sessionOptions);
+    let model = opts.model;
+    if (fuse || convTr) {
+      const decoded: any = ModelProto.decode(opts.model as Uint8Array);
+      if (fuse) fuseAttentionIn(decoded);
+      if (convTr) rewriteConvTransposeIn(decoded);
+      model = ModelProto.encode(ModelProto.fromObject(decoded)).finish();
+    }
+    const session = await ort.InferenceSession.create(model, sessionOptions);
     const meta = (names: readonly string[], md: readonly any[] | undefined) =>
       names.map((name, i) => ({ name, dims: (md?.[i]?.shape as any[] | undefined)?.map((d) => (typeof d === "number" ? d : null)) ?? null }));
     inputs = meta(session.inputNames, session.inputMetadata);

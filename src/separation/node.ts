@@ -34,6 +34,8 @@ export interface NodeDemucsOptions {
   split?: boolean;
   /** See LoadDemucsOptions.fuseAttention (default true). */
   fuseAttention?: boolean;
+  /** See LoadDemucsOptions.rewriteConvTranspose (default true). */
+  rewriteConvTranspose?: boolean;
 }
 
 /**
@@ -79,11 +81,13 @@ export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<Demu
   const path = opts.modelPath ?? defaultModelPath();
   const split = opts.split ?? true;
   const fuse = opts.fuseAttention ?? true;
+  const convTr = opts.rewriteConvTranspose ?? true;
   const model = await loadDemucs({
     ort: ort as any,
-    model: split || fuse ? new Uint8Array(readFileSync(path)) : path,
+    model: split || fuse || convTr ? new Uint8Array(readFileSync(path)) : path,
     split,
     fuseAttention: fuse,
+    rewriteConvTranspose: convTr,
     sessionOptions: { intraOpNumThreads: defaultThreads(), ...opts.sessionOptions },
   });
   collect(); // the model bytes and their split copies
@@ -201,6 +205,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
         DEMUCS_MODEL: modelPath,
         DEMUCS_SPLIT: opts.split === false ? "0" : "1",
         DEMUCS_FUSE_ATTENTION: opts.fuseAttention === false ? "0" : "1",
+        DEMUCS_REWRITE_CONVTR: opts.rewriteConvTranspose === false ? "0" : "1",
         DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions),
       },
     });
