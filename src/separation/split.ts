@@ -3,7 +3,7 @@
 //
 // Why: measured with onnxruntime 1.30 (CPU, arena and memory pattern off), one htdemucs run's RSS
 // climbs steadily by ~1.9 GB and only drops when the run ends: memory is not handed back while a
-// run is in progress. Running the graph as ~30 short runs bounds that growth to the biggest part (an
+// run is in progress. Running the graph as several short runs (8 by default) bounds that growth to the biggest part (an
 // attention layer) and also gives sub-second points at which a cancel can stop the work.
 // Browser-safe (protobufjs only).
 import { ModelProto } from "./onnx-proto";
