@@ -230,6 +230,20 @@ describe("separate() with a generated tiny model", () => {
     expect(seen.length).toBe(3);
   }, 60_000);
 
+  test("an isolated child (STFT/iSTFT in the child, only audio over the pipe) gives the in-process stems", async () => {
+    const iso = await loadDemucsIsolated({ modelPath: join(dir, "tiny.onnx"), sessionOptions: { intraOpNumThreads: 1 } });
+    try {
+      expect(typeof iso.inferSources).toBe("function");
+      const n = Math.round(RATE * 12);
+      const part: PcmAudio = { sampleRate: RATE, channels: [x0.slice(0, n), x1.slice(0, n)] };
+      const [a, b] = [await separate(model, part, {}, ctxWith()), await separate(iso, part, {}, ctxWith())];
+      for (const s of STEMS) for (let c = 0; c < 2; c++) expect(b[s].channels[c]).toEqual(a[s].channels[c]!);
+      expectScaledCopies(b, [x0.slice(0, n), x1.slice(0, n)], 45);
+    } finally {
+      await iso.dispose();
+    }
+  }, 60_000);
+
   test("cancel during a model run (isolated child): the child is killed within a second", async () => {
     const iso = await loadDemucsIsolated({ modelPath: join(dir, "slow.onnx"), sessionOptions: { intraOpNumThreads: 1 } });
     try {

@@ -1,6 +1,7 @@
 // Child process behind loadDemucsIsolated (./node.ts): loads the model, then answers inference frames
 // on stdin/stdout until stdin closes. Killed (SIGKILL) by the parent to cancel a running segment.
-import { f32bytes, FrameReader, frameHeader, loadDemucsNode, MSG_ERROR, MSG_INFER, MSG_READY } from "./node";
+import { segmentSources } from "./core";
+import { f32bytes, FrameReader, frameHeader, loadDemucsNode, MSG_ERROR, MSG_INFER, MSG_READY, MSG_SOURCES } from "./node";
 
 const out = process.stdout;
 function send(parts: Uint8Array[]) {
@@ -21,12 +22,20 @@ try {
   });
   send([frameHeader(MSG_READY, 0, 2, 0), f32bytes(new Float32Array([model.segmentLength, model.frames]))]);
   let queue = Promise.resolve();
+  // The STFT buffer is reused across segments; each result gets a fresh array, because stdout may
+  // still hold a reference to the previous one while it drains.
+  const specBuf = new Float32Array(4 * 2048 * model.frames);
   const reader = new FrameReader((type, id, a, b) => {
-    if (type !== MSG_INFER) return;
+    if (type !== MSG_INFER && type !== MSG_SOURCES) return;
     queue = queue.then(async () => {
       try {
-        const r = await model.infer(new Float32Array(a.buffer), new Float32Array(b.buffer));
-        send([frameHeader(MSG_INFER, id, r.spec.length, r.wave.length), f32bytes(r.spec), f32bytes(r.wave)]);
+        if (type === MSG_SOURCES) {
+          const r = await segmentSources(model, new Float32Array(a.buffer), undefined, specBuf);
+          send([frameHeader(MSG_SOURCES, id, r.length, 0), f32bytes(r)]);
+        } else {
+          const r = await model.infer(new Float32Array(a.buffer), new Float32Array(b.buffer));
+          send([frameHeader(MSG_INFER, id, r.spec.length, r.wave.length), f32bytes(r.spec), f32bytes(r.wave)]);
+        }
       } catch (e) {
         sendError(id, e);
       }

@@ -69,6 +69,28 @@ interface Pass {
  * `ctx.signal` is checked before every segment and passed to `model.infer` (an isolated model kills
  * the running inference); rejects with CancelledError.
  */
+/**
+ * One segment through the model, as time-domain sources planar [sources][2][segmentLength]: the
+ * waveform branch plus the iSTFT of the spectrogram branch. `wave` is the (normalised) segment,
+ * planar [2][segmentLength]. Uses the model's own `inferSources` when it has one.
+ */
+export async function segmentSources(model: DemucsModel, wave: Float32Array, signal?: AbortSignal, specBuf?: Float32Array, into?: Float32Array): Promise<Float32Array> {
+  if (model.inferSources) return model.inferSources(wave, signal);
+  const SEG = model.segmentLength;
+  const spec = stereoSpec(wave.subarray(0, SEG), wave.subarray(SEG, 2 * SEG), specBuf);
+  const out = await model.infer(wave, spec, signal);
+  const nSrc = model.sources.length;
+  const res = into ?? new Float32Array(nSrc * 2 * SEG);
+  for (let s = 0; s < nSrc; s++) {
+    const o0 = res.subarray(2 * s * SEG, (2 * s + 1) * SEG);
+    const o1 = res.subarray((2 * s + 1) * SEG, (2 * s + 2) * SEG);
+    o0.set(out.wave.subarray(2 * s * SEG, (2 * s + 1) * SEG));
+    o1.set(out.wave.subarray((2 * s + 1) * SEG, (2 * s + 2) * SEG));
+    stereoISpecAdd(out.spec, s * 4 * 2048 * model.frames, model.frames, o0, o1);
+  }
+  return res;
+}
+
 export async function separate(
   model: DemucsModel,
   audio: PcmAudio,
@@ -145,9 +167,8 @@ export async function separate(
   const weight = transitionWeights(seglen);
 
   const waveIn = new Float32Array(2 * SEG);
-  const specIn = new Float32Array(4 * 2048 * model.frames);
-  const tmp0 = new Float32Array(SEG);
-  const tmp1 = new Float32Array(SEG);
+  const specIn = model.inferSources ? undefined : new Float32Array(4 * 2048 * model.frames);
+  const sourcesBuf = new Float32Array(nSrc * 2 * SEG);
   let emitted = 0; // everything before this has been finalised
   let done = 0;
   ctx.progress(0, `segment 0/${total}`);
@@ -172,15 +193,13 @@ export async function separate(
         waveIn[SEG + t] = 0;
       }
     }
-    stereoSpec(waveIn.subarray(0, SEG), waveIn.subarray(SEG), specIn);
-    const out = await model.infer(waveIn, specIn, ctx.signal);
+    const sources = await segmentSources(model, waveIn, ctx.signal, specIn, sourcesBuf);
     throwIfAborted(ctx.signal);
 
     const t0 = Math.max(0, -g); // shifted passes start before the audio; skip that part
     for (let s = 0; s < nSrc; s++) {
-      tmp0.set(out.wave.subarray((2 * s) * SEG, (2 * s + 1) * SEG));
-      tmp1.set(out.wave.subarray((2 * s + 1) * SEG, (2 * s + 2) * SEG));
-      stereoISpecAdd(out.spec, s * 4 * 2048 * model.frames, model.frames, tmp0, tmp1);
+      const tmp0 = sources.subarray(2 * s * SEG, (2 * s + 1) * SEG);
+      const tmp1 = sources.subarray((2 * s + 1) * SEG, (2 * s + 2) * SEG);
       const a0 = pass.acc[2 * s]!;
       const a1 = pass.acc[2 * s + 1]!;
       for (let t = t0; t < len; t++) {

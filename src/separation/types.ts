@@ -31,6 +31,13 @@ export interface DemucsModel {
    * [4][2048][frames]. Must reject with CancelledError (soon) if `signal` aborts.
    */
   infer(wave: Float32Array, spec: Float32Array, signal?: AbortSignal): Promise<DemucsInferenceResult>;
+  /**
+   * Optional: one segment straight to time-domain sources, planar [sources][2][segmentLength]
+   * (waveform branch + iSTFT of the spectrogram branch; see `segmentSources` in ./core). Offered by
+   * back ends that run elsewhere, so that only audio crosses the boundary: 11 MB a segment instead
+   * of the 55 MB of raw outputs, and the STFT/iSTFT run where the model runs.
+   */
+  inferSources?(wave: Float32Array, signal?: AbortSignal): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
