@@ -51,8 +51,10 @@ export interface NodeDemucsOptions {
  * | mmap_threshold=32 MB, arena_max=1, trim 256 MB      | 16.9 s | 27.8 s | 1.66 GB  |
  *
  * On the 3-minute loop (bench/separate.ts --isolated, server process + child summed, attention
- * fused): 8 MB, no trim, hugetlb 98.2 s / 1522 MB; 4 MB, arena_max=1, no trim, hugetlb 113.5 s /
- * 1388 MB <- this: the 1.5 GB bound holds with a margin, at ~15% more time.
+ * fused), session 2: 8 MB, no trim, hugetlb 98.2 s / 1522 MB; 4 MB 113.5 s / 1388 MB. Session 3,
+ * after the child started returning audio only (a smaller server-side process) and the graph ran
+ * in 8 parts: 4 MB 99.7 s / 1281 MB; 8 MB 89.3 s / 1324 MB <- this (sum of the two processes' own
+ * peaks 1397 MB); 16 MB 85.1 s / 1516 MB, over the 1.5 GB bound.
  *
  * (*) about the 4 MB row's CPU. Blocks above the threshold are mmapped per allocation and cost page
  * faults and zeroing on every run; blocks below stay in the heap and are reused, at the price of
@@ -60,7 +62,7 @@ export interface NodeDemucsOptions {
  */
 export const MALLOC_ENV: Record<string, string> = {
   GLIBC_TUNABLES:
-    "glibc.malloc.mmap_threshold=4194304:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1",
+    "glibc.malloc.mmap_threshold=8388608:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1",
 };
 
 /** Full GC where the runtime offers one (Bun, or Node with --expose-gc): frees the previous
