@@ -410,7 +410,7 @@ describe("rewriteConvTranspose", () => {
     ).finish();
   }
 
-  test("1×1 Convs + interleave give ConvTranspose's output, 2D and 1D", async () => {
+  test("a 2-tap Conv + interleave gives ConvTranspose's output, 2D and 1D", async () => {
     const bytes = convTrGraph();
     const m: any = ModelProto.decode(bytes);
     expect(rewriteConvTransposeIn(m)).toBe(2);

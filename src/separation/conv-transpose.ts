@@ -1,14 +1,14 @@
 // Rewrites htdemucs' decoder upsampling (ConvTranspose, kernel K = 2·stride along one axis, no
-// padding) into two 1×1 Convs and an interleave. Why: onnxruntime's CPU ConvTranspose runs a GEMM
-// plus col2im at ~15 GFLOP/s here (decoder.2 alone took 237 ms a segment); a 1×1 Conv is a plain
-// MLAS GEMM several times faster, and the rest is a few memory passes.
+// padding) into one 2-tap Conv and an interleave. Why: onnxruntime's CPU ConvTranspose runs a GEMM
+// plus col2im at ~15 GFLOP/s here (decoder.2 alone took 237 ms a segment); the Conv is an MLAS
+// GEMM several times faster, and the interleave is one transpose.
 //
 // With s = stride and K = 2s, output block g (positions s·g .. s·g+s-1) receives tap r of input g
 // and tap r+s of input g-1:  out[co, s·g + r] = Σ_ci W[ci,co,r]·x[ci,g] + Σ_ci W[ci,co,r+s]·x[ci,g-1].
-// So Y0 = Conv1×1(x; W[:, :, :s]) padded by one zero row at the end of the axis, Y1 = the same with
-// W[:, :, s:] padded at the start (the Convs' own `pads` do it), Z = Y0 + Y1 has F+1 blocks of
-// Cout·s channels, and reshaping [Cout, s, F+1] → [Cout, F+1, s] interleaves them. The bias rides
-// on Y0, whose padded row is all bias, so every output position gets it exactly once.
+// That is a Conv with kernel 2 over x padded by one zero row on each side, whose Cout·s output
+// channels (co·s + r) hold tap r+s on x[g-1] and tap r on x[g]: Z has F+1 blocks, and reshaping
+// [Cout, s, F+1] → [Cout, F+1, s] interleaves them. (Two 1×1 Convs + Add measured the same
+// output; this saves the Add and one intermediate.)
 // Browser-safe (protobufjs only); works on a decoded ModelProto in place, like attention.ts.
 
 function int64Const(name: string, values: number[]): any {
@@ -82,42 +82,38 @@ function rewriteOne(n: any, inits: Map<string, any>, g: any, k: number): any[] |
   const B = bias ? floatData(bias) : new Float32Array(cout);
 
   const spatial = kernel.length; // 1 or 2
-  const wDims = [cout * s, cin, ...new Array(spatial).fill(1)];
-  const w0 = new Float32Array(cout * s * cin);
-  const w1 = new Float32Array(cout * s * cin);
-  const b0 = new Float32Array(cout * s);
+  // One Conv with a 2-tap kernel along the upsampled axis: tap 0 (applied to x[g-1]) holds the
+  // ConvTranspose taps s..2s-1, tap 1 (x[g]) the taps 0..s-1; one zero row of padding on each side
+  // gives the F+1 output blocks, and each block gets the bias once.
+  const wDims = [cout * s, cin, 2, ...new Array(spatial - 1).fill(1)];
+  const w2 = new Float32Array(cout * s * cin * 2);
+  const b2 = new Float32Array(cout * s);
   for (let co = 0; co < cout; co++) {
     for (let r = 0; r < s; r++) {
-      b0[co * s + r] = B[co]!;
+      b2[co * s + r] = B[co]!;
       for (let ci = 0; ci < cin; ci++) {
-        w0[(co * s + r) * cin + ci] = W[(ci * cout + co) * K + r]!;
-        w1[(co * s + r) * cin + ci] = W[(ci * cout + co) * K + r + s]!;
+        const o = ((co * s + r) * cin + ci) * 2;
+        w2[o] = W[(ci * cout + co) * K + r + s]!;
+        w2[o + 1] = W[(ci * cout + co) * K + r]!;
       }
     }
   }
   // Named under the original node, so split.ts keeps them in the same module's part.
   const p = `${n.name || `/convtr${k}`}/stemscribe`;
-  g.initializer.push(floatTensor(`${p}/w0`, wDims, w0), floatTensor(`${p}/w1`, wDims, w1), floatTensor(`${p}/b0`, [cout * s], b0));
-  // pads: [begin axis0, (begin axis1), end axis0, (end axis1)]
-  const padEnd = spatial === 1 ? [0, 1] : [0, 0, 1, 0];
-  const padBegin = spatial === 1 ? [1, 0] : [1, 0, 0, 0];
-  const ones = new Array(spatial).fill(1);
-  const conv = (name: string, inputs: string[], pads: number[]) => ({
-    opType: "Conv",
-    name,
-    input: inputs,
-    output: [name],
-    attribute: [
-      { name: "kernel_shape", type: 7, ints: ones },
-      { name: "strides", type: 7, ints: ones },
-      { name: "pads", type: 7, ints: pads },
-    ],
-  });
-  const x = n.input[0];
+  g.initializer.push(floatTensor(`${p}/weight`, wDims, w2), floatTensor(`${p}/bias`, [cout * s], b2));
   const nodes: any[] = [
-    conv(`${p}/y0`, [x, `${p}/w0`, `${p}/b0`], padEnd),
-    conv(`${p}/y1`, [x, `${p}/w1`], padBegin),
-    { opType: "Add", name: `${p}/z`, input: [`${p}/y0`, `${p}/y1`], output: [`${p}/z`] },
+    {
+      opType: "Conv",
+      name: `${p}/z`,
+      input: [n.input[0], `${p}/weight`, `${p}/bias`],
+      output: [`${p}/z`],
+      attribute: [
+        { name: "kernel_shape", type: 7, ints: [2, ...new Array(spatial - 1).fill(1)] },
+        { name: "strides", type: 7, ints: new Array(spatial).fill(1) },
+        // [begin axis0, (begin axis1), end axis0, (end axis1)]
+        { name: "pads", type: 7, ints: spatial === 1 ? [1, 1] : [1, 0, 1, 0] },
+      ],
+    },
   ];
   const transpose = (perm: number[]) => ({ opType: "Transpose", name: `${p}/t`, input: [`${p}/z5`], output: [`${p}/t`], attribute: [{ name: "perm", type: 7, ints: perm }] });
   if (spatial === 1) {

@@ -42,7 +42,7 @@ export interface LoadDemucsOptions {
    * when bytes are given.
    */
   fuseAttention?: boolean;
-  /** Rewrite the decoder's ConvTranspose layers as 1×1 Convs + interleave (./conv-transpose.ts;
+  /** Rewrite the decoder's ConvTranspose layers as a 2-tap Conv + interleave (./conv-transpose.ts;
    * same output within float rounding, ~15% less time a segment). Needs the model as bytes.
    * Default: true when bytes are given. */
   rewriteConvTranspose?: boolean;
