@@ -7,7 +7,8 @@ import { ModelProto } from "./onnx-proto";
 
 const MS_DOMAIN = "com.microsoft";
 
-function int64Const(name: string, values: number[]): any {
+/** A Constant node producing an int64 vector (shapes, axes); shared by the graph rewrites. */
+export function int64Const(name: string, values: number[]): any {
   return {
     opType: "Constant",
     name: `${name}_node`,

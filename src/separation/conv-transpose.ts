@@ -10,16 +10,7 @@
 // [Cout, s, F+1] → [Cout, F+1, s] interleaves them. (Two 1×1 Convs + Add measured the same
 // output; this saves the Add and one intermediate.)
 // Browser-safe (protobufjs only); works on a decoded ModelProto in place, like attention.ts.
-
-function int64Const(name: string, values: number[]): any {
-  return {
-    opType: "Constant",
-    name: `${name}_node`,
-    input: [],
-    output: [name],
-    attribute: [{ name: "value", type: 4 /* TENSOR */, t: { dims: [values.length], dataType: 7 /* INT64 */, int64Data: values } }],
-  };
-}
+import { int64Const } from "./attention";
 
 function floatData(t: any): Float32Array {
   if (t.rawData?.length) {

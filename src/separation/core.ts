@@ -54,22 +54,6 @@ interface Pass {
 }
 
 /**
- * Separates `audio` into drums, bass, other and vocals.
- *
- * Input: any sample rate (resampled to the model's 44.1 kHz first), mono (duplicated to stereo for the
- * model) or stereo (more channels: the first two are used). Output: stems at the model's 44.1 kHz
- * (not converted back to the input rate; resample afterwards if needed), with the input's channel
- * count (mono input gives mono stems, the model's two channels averaged), same length as the
- * (resampled) input.
- *
- * With a `sink`, stems are streamed to it in order and the returned stems have empty channel arrays;
- * without one, they are written into preallocated arrays and returned.
- *
- * Progress: `ctx.progress(done / total, "segment done/total")` after every model call. Cancellation:
- * `ctx.signal` is checked before every segment and passed to `model.infer` (an isolated model kills
- * the running inference); rejects with CancelledError.
- */
-/**
  * One segment through the model, as time-domain sources planar [sources][2][segmentLength]: the
  * waveform branch plus the iSTFT of the spectrogram branch. `wave` is the (normalised) segment,
  * planar [2][segmentLength]. Uses the model's own `inferSources` when it has one.
@@ -91,6 +75,22 @@ export async function segmentSources(model: DemucsModel, wave: Float32Array, sig
   return res;
 }
 
+/**
+ * Separates `audio` into drums, bass, other and vocals.
+ *
+ * Input: any sample rate (resampled to the model's 44.1 kHz first), mono (duplicated to stereo for the
+ * model) or stereo (more channels: the first two are used). Output: stems at the model's 44.1 kHz
+ * (not converted back to the input rate; resample afterwards if needed), with the input's channel
+ * count (mono input gives mono stems, the model's two channels averaged), same length as the
+ * (resampled) input.
+ *
+ * With a `sink`, stems are streamed to it in order and the returned stems have empty channel arrays;
+ * without one, they are written into preallocated arrays and returned.
+ *
+ * Progress: `ctx.progress(done / total, "segment done/total")` after every model call. Cancellation:
+ * `ctx.signal` is checked before every segment and passed to `model.infer` (an isolated model kills
+ * the running inference); rejects with CancelledError.
+ */
 export async function separate(
   model: DemucsModel,
   audio: PcmAudio,

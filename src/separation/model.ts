@@ -89,11 +89,14 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   let parts: Part[] = [];
   let inputs: { name: string; dims: (number | null)[] | null }[];
   let outputs: { name: string; dims: (number | null)[] | null }[];
-  if (split) {
-    // Decoded once: fused in place, then split.
-    const decoded: any = ModelProto.decode(opts.model as Uint8Array);
+  // Decoded once and rewritten in place, then split (or re-encoded for one session).
+  let decoded: any;
+  if (split || fuse || convTr) {
+    decoded = ModelProto.decode(opts.model as Uint8Array);
     if (fuse) fuseAttentionIn(decoded);
     if (convTr) rewriteConvTransposeIn(decoded);
+  }
+  if (split) {
     // At least 400 nodes a part: 8 parts. Measured on the song in-process (fused attention and
     // ConvTranspose): 8 parts 18.0-18.4 s at 1.12-1.13 GB, 32 parts (60 nodes) 19.9-20.3 s at
     // 1.03-1.11 GB, 3-4 parts no faster, 1 part 16.6-17.0 s but 2.27 GB. Fewer parts means fewer
@@ -110,13 +113,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     inputs = graph.inputs;
     outputs = graph.outputs;
   } else {
-    let model = opts.model;
-    if (fuse || convTr) {
-      const decoded: any = ModelProto.decode(opts.model as Uint8Array);
-      if (fuse) fuseAttentionIn(decoded);
-      if (convTr) rewriteConvTransposeIn(decoded);
-      model = ModelProto.encode(ModelProto.fromObject(decoded)).finish();
-    }
+    const model = decoded ? ModelProto.encode(ModelProto.fromObject(decoded)).finish() : opts.model;
     const session = await ort.InferenceSession.create(model, sessionOptions);
     const meta = (names: readonly string[], md: readonly any[] | undefined) =>
       names.map((name, i) => ({ name, dims: (md?.[i]?.shape as any[] | undefined)?.map((d) => (typeof d === "number" ? d : null)) ?? null }));

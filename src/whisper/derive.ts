@@ -58,16 +58,19 @@ function modelFrom(original: W.OnnxModel, graphParts: Uint8Array[]): Uint8Array 
   ]);
 }
 
-/** The subgraph as a standalone model, with the outer initializers it reads copied in. */
-function standaloneSubgraph(original: W.OnnxModel, sub: Uint8Array, extra: Uint8Array[] = []): Uint8Array {
-  const sg = W.parseGraph(sub);
-  const inits: Uint8Array[] = [];
-  for (const name of W.freeInputs(sg)) {
+/** The outer graph's initializer records that the subgraphs read (each once). */
+function outerInitializers(original: W.OnnxModel, subs: Uint8Array[]): Uint8Array[] {
+  const free = new Set(subs.flatMap((sub) => [...W.freeInputs(W.parseGraph(sub))]));
+  return [...free].map((name) => {
     const rec = original.graph.initializers.get(name);
     if (!rec) throw new Error(`subgraph reads ${name}, which the outer graph does not define as an initializer`);
-    inits.push(rec.raw);
-  }
-  return modelFrom(original, [sub, ...inits, ...extra]);
+    return rec.raw;
+  });
+}
+
+/** The subgraph as a standalone model, with the outer initializers it reads copied in. */
+function standaloneSubgraph(original: W.OnnxModel, sub: Uint8Array, extra: Uint8Array[] = []): Uint8Array {
+  return modelFrom(original, [sub, ...outerInitializers(original, [sub]), ...extra]);
 }
 
 function parseTable(s: string): [string, string][] {
@@ -222,13 +225,7 @@ function buildCombinedModel(m: W.OnnxModel, encSub: Uint8Array, decSub: Uint8Arr
     ]),
     W.stringField(2, "whisper_combined"),
   ];
-  // the shared weights, once
-  const free = new Set([...W.freeInputs(W.parseGraph(encSub)), ...W.freeInputs(W.parseGraph(decSub))]);
-  for (const name of free) {
-    const rec = m.graph.initializers.get(name);
-    if (!rec) throw new Error(`subgraph reads ${name}, which the outer graph does not define as an initializer`);
-    parts.push(rec.raw);
-  }
+  parts.push(...outerInitializers(m, [encSub, decSub])); // the shared weights, once
   // inputs: mode (int64 scalar), then the subgraphs' own input declarations (names, types, shapes)
   parts.push(W.lenField(11, [W.stringField(1, "mode"), W.lenField(2, [W.lenField(1, [W.varintField(1, 7), W.lenField(2, [])])])]));
   const seen = new Set<string>();
