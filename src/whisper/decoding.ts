@@ -81,8 +81,16 @@ export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: 
   };
 }
 
-/** Applies the logit filters in place to `logits` for the next token after `seq` (sampled tokens). */
-export function applyRules(model: WhisperModel, logits: Float32Array, seq: readonly number[], withoutTimestamps = false): void {
+/** The largest filtered logit and its index (the first one among equals). */
+export interface FilteredMax {
+  max: number;
+  argmax: number;
+}
+
+/** Applies the logit filters in place to `logits` for the next token after `seq` (sampled
+ * tokens) and returns their maximum: the scans the timestamp rule needs find it too, so greedy
+ * decoding needs no extra pass over the 51,864 logits (~0.2 ms a token saved). */
+export function applyRules(model: WhisperModel, logits: Float32Array, seq: readonly number[], withoutTimestamps = false): FilteredMax {
   const tk = model.tokenizer;
   const V = logits.length;
   const tb = tk.timestampBegin;
@@ -95,14 +103,13 @@ export function applyRules(model: WhisperModel, logits: Float32Array, seq: reado
   // SuppressTokens
   const sup = model.suppressTokens;
   for (let i = 0; i < sup.length; i++) logits[sup[i]!] = NEG_INF;
+  logits[tk.noTimestamps] = NEG_INF;
   if (withoutTimestamps) {
     // <|notimestamps|> mode: text tokens only.
-    logits[tk.noTimestamps] = NEG_INF;
     logits.fill(NEG_INF, tb, V);
-    return;
+    return maxOf(logits, 0, tb);
   }
   // ApplyTimestampRules
-  logits[tk.noTimestamps] = NEG_INF;
   const lastTs = n >= 1 && seq[n - 1]! >= tb;
   const penultTs = n < 2 || seq[n - 2]! >= tb;
   if (lastTs) {
@@ -119,21 +126,28 @@ export function applyRules(model: WhisperModel, logits: Float32Array, seq: reado
     logits.fill(NEG_INF, 0, tb);
     logits.fill(NEG_INF, tb + MAX_INITIAL_TIMESTAMP_INDEX + 1, V);
   }
+  const text = maxOf(logits, 0, tb);
+  const ts = maxOf(logits, tb, V);
+  if (ts.max === NEG_INF) return text;
   // If the total probability of timestamps beats every single text token, sample a timestamp.
-  let tsMax = NEG_INF;
-  for (let i = tb; i < V; i++) if (logits[i]! > tsMax) tsMax = logits[i]!;
-  if (tsMax === NEG_INF) return;
   let tsSum = 0;
-  for (let i = tb; i < V; i++) tsSum += Math.exp(logits[i]! - tsMax);
-  const tsLse = tsMax + Math.log(tsSum);
-  let textMax = NEG_INF;
-  for (let i = 0; i < tb; i++) if (logits[i]! > textMax) textMax = logits[i]!;
-  if (tsLse > textMax) logits.fill(NEG_INF, 0, tb);
+  for (let i = tb; i < V; i++) tsSum += Math.exp(logits[i]! - ts.max);
+  if (ts.max + Math.log(tsSum) > text.max) {
+    logits.fill(NEG_INF, 0, tb);
+    return ts;
+  }
+  return text.max >= ts.max ? text : ts;
 }
 
-function logSumExp(x: Float32Array): number {
+function maxOf(x: Float32Array, from: number, to: number): FilteredMax {
+  let argmax = from;
   let max = NEG_INF;
-  for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
+  for (let i = from; i < to; i++) if (x[i]! > max) { max = x[i]!; argmax = i; }
+  return { max, argmax: max === NEG_INF ? 0 : argmax };
+}
+
+/** log(sum(exp(x))) given max(x). */
+function logSumExp(x: Float32Array, max: number): number {
   if (max === NEG_INF) return max;
   // terms more than 30 below the maximum add < 1e-13 each: skip their exp()
   const cut = max - 30;
@@ -146,10 +160,7 @@ function logSumExp(x: Float32Array): number {
 }
 
 function argmax(x: Float32Array): number {
-  let best = 0;
-  let bv = x[0]!;
-  for (let i = 1; i < x.length; i++) if (x[i]! > bv) { bv = x[i]!; best = i; }
-  return best;
+  return maxOf(x, 0, x.length).argmax;
 }
 
 function sample(x: Float32Array, temperature: number, rng: () => number): number {
@@ -230,10 +241,12 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
   let sumLogprob = 0;
   for (;;) {
     if (o.signal?.aborted) break;
-    scratch.set(logits.length === V ? logits : logits.subarray(0, V));
-    applyRules(model, scratch, tokens, o.withoutTimestamps);
-    const next = o.temperature > 0 ? sample(scratch, o.temperature, rng) : argmax(scratch);
-    const lp = scratch[next]! - logSumExp(scratch);
+    // The encoder's logits are shared by fallback attempts: filter a copy; a step's own are ours.
+    let x = logits.length === V ? logits : logits.subarray(0, V);
+    if (x === enc.firstLogits) x = (scratch.set(x), scratch);
+    const best = applyRules(model, x, tokens, o.withoutTimestamps);
+    const next = o.temperature > 0 ? sample(x, o.temperature, rng) : best.argmax;
+    const lp = x[next]! - logSumExp(x, best.max);
     sumLogprob += lp;
     if (next === tk.eot) break;
     tokens.push(next);
@@ -308,8 +321,7 @@ async function beamDecode(model: WhisperModel, enc: EncodedWindow, o: WindowDeco
     const cands: { beam: number; token: number; logprob: number; lp: number }[] = [];
     beams.forEach((b, bi) => {
       scratch.set(logitsPerBeam[bi]!.subarray(0, V));
-      applyRules(model, scratch, b.tokens, o.withoutTimestamps);
-      const lse = logSumExp(scratch);
+      const lse = logSumExp(scratch, applyRules(model, scratch, b.tokens, o.withoutTimestamps).max);
       // top B+1 tokens of this beam
       const top: [number, number][] = [];
       for (let i = 0; i < V; i++) {

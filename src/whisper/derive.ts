@@ -133,9 +133,11 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
       extra.push(W.nodeRecord("Add", [q!, p + "qb"], [p + "q"], p + "addb"));
     }
     extra.push(W.nodeRecord("Reshape", [bias ? p + "q" : q!, "sx_qshape"], [p + "q4"], p + "reshape"));
-    extra.push(W.nodeRecord("Transpose", [p + "q4"], [p + "qt"], p + "tq", [W.attrIntsRecord("perm", [0, 2, 1, 3])]));
-    extra.push(W.nodeRecord("Transpose", [k!], [p + "kt"], p + "tk", [W.attrIntsRecord("perm", [0, 1, 3, 2])]));
-    extra.push(W.nodeRecord("MatMul", [p + "qt", p + "kt"], [p + "qk"], p + "mm"));
+    // K·qᵀ rather than q·Kᵀ: Kᵀ would be a copy of the whole [B,H,1500,64] cache every step
+    // (~0.5 ms a step for 3 layers); the [B,H,1500,1] product is transposed for free.
+    extra.push(W.nodeRecord("Transpose", [p + "q4"], [p + "qt"], p + "tq", [W.attrIntsRecord("perm", [0, 2, 3, 1])]));
+    extra.push(W.nodeRecord("MatMul", [k!, p + "qt"], [p + "kq"], p + "mm"));
+    extra.push(W.nodeRecord("Transpose", [p + "kq"], [p + "qk"], p + "tqk", [W.attrIntsRecord("perm", [0, 1, 3, 2])]));
     extra.push(W.nodeRecord("Mul", [p + "qk", "sx_scale"], [out], p + "scale"));
     extra.push(W.floatValueInfoRecord(12, out));
   }
@@ -176,11 +178,12 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
 // ---- combined model -------------------------------------------------------------------------
 // Why: separate encoder and decoder sessions each own a thread pool; on 2 cores the decoder's
 // pool (spinning between its many tiny steps) slowed the next encoder step by 20-50 ms. One
-// session whose If picks the encoder or the decoder keeps one pool and one copy of the shared
-// weights. The decoder branch always computes the alignment heads' cross-attention logits (a
-// few small MatMuls a step): a second If level to skip them cost ~1.5 ms a step (measured).
+// session whose If picks the encoder or a decoder keeps one pool and one copy of the shared
+// weights. The plain decoder (every step of a transcription without word timing) sits right under
+// the top If; the encoder (once a window) and the decoder with alignment-head outputs (word
+// timing) sit under a second If: computing those outputs on every step cost ~0.3 ms a step.
 
-export const COMBINED_MODE = { encoder: 0, decoder: 1 } as const;
+export const COMBINED_MODE = { encoder: 0, decoder: 1, decoderAttn: 2 } as const;
 
 /** Positional outputs out_0..out_{n-1} of the combined model for each mode ("" = padding). */
 export function combinedLayout(numLayers: number, attnLayers: number[]) {
@@ -191,9 +194,11 @@ export function combinedLayout(numLayers: number, attnLayers: number[]) {
     cross.push(`present_key_cross_${i}`, `present_value_cross_${i}`);
   }
   const qk = attnLayers.map((l) => `cross_qk_${l}`);
+  const pad = (n: number) => new Array(n).fill("");
   return {
     encoder: ["logits", ...self, ...cross],
-    decoder: ["logits", ...self, ...qk, ...new Array(cross.length - qk.length).fill("")],
+    decoder: ["logits", ...self, ...pad(cross.length)],
+    decoderAttn: ["logits", ...self, ...qk, ...pad(cross.length - qk.length)],
   };
 }
 
@@ -212,17 +217,28 @@ function branch(name: string, sub: Uint8Array, prefix: string, slots: string[], 
   return parts;
 }
 
+/** `If(mode == value)` with outputs `outs`, as a node record. */
+function ifMode(value: number, outs: string[], name: string, thenBranch: Uint8Array[], elseBranch: Uint8Array[]): Uint8Array[] {
+  const v = [W.varintField(2, 7), W.lenField(9, [new Uint8Array(new BigInt64Array([BigInt(value)]).buffer)])];
+  return [
+    W.nodeRecord("Constant", [], [`${name}_value`], `${name}_value`, [W.attrTensorRecord("value", v)]),
+    W.nodeRecord("Equal", ["mode", `${name}_value`], [`${name}_cond`], `${name}_cond`),
+    W.nodeRecord("If", [`${name}_cond`], outs, name, [W.attrGraphRecord("then_branch", thenBranch), W.attrGraphRecord("else_branch", elseBranch)]),
+  ];
+}
+
 function buildCombinedModel(m: W.OnnxModel, encSub: Uint8Array, decSub: Uint8Array, attnExtra: Uint8Array[], numLayers: number, attnLayers: number[]): Uint8Array {
   const layout = combinedLayout(numLayers, attnLayers);
   const n = layout.encoder.length;
-  const modeEnc = [W.varintField(2, 7), W.lenField(9, [new Uint8Array(new BigInt64Array([BigInt(COMBINED_MODE.encoder)]).buffer)])];
+  const slots = (prefix: string) => Array.from({ length: n }, (_, k) => `${prefix}_${k}`);
+  // else branch of the top If: encoder or decoder-attn
+  const rest: Uint8Array[] = [
+    W.stringField(2, "encoder_or_attn"),
+    ...ifMode(COMBINED_MODE.encoder, slots("sx_rest"), "sx_if_enc", branch("encoder", encSub, "sx_enc", layout.encoder), branch("decoder_attn", decSub, "sx_att", layout.decoderAttn, attnExtra)),
+    ...slots("sx_rest").map((o) => W.floatValueInfoRecord(12, o)),
+  ];
   const parts: Uint8Array[] = [
-    W.nodeRecord("Constant", [], ["sx_mode_enc"], "sx_mode_enc", [W.attrTensorRecord("value", modeEnc)]),
-    W.nodeRecord("Equal", ["mode", "sx_mode_enc"], ["sx_is_enc"], "sx_is_enc"),
-    W.nodeRecord("If", ["sx_is_enc"], Array.from({ length: n }, (_, k) => `out_${k}`), "sx_if_enc", [
-      W.attrGraphRecord("then_branch", branch("encoder", encSub, "sx_enc", layout.encoder)),
-      W.attrGraphRecord("else_branch", branch("decoder", decSub, "sx_dec", layout.decoder, attnExtra)),
-    ]),
+    ...ifMode(COMBINED_MODE.decoder, slots("out"), "sx_if_dec", branch("decoder", decSub, "sx_dec", layout.decoder), rest),
     W.stringField(2, "whisper_combined"),
   ];
   parts.push(...outerInitializers(m, [encSub, decSub])); // the shared weights, once

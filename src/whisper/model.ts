@@ -167,10 +167,9 @@ function combinedViews(ort: OrtModule, combined: OrtSession, config: WhisperConf
     };
   };
   const decoderInputs = combined.inputNames.filter((n) => n === "input_ids" || n.startsWith("past_"));
-  const decoderOutputs = layout.decoder.filter((n) => n && !n.startsWith("cross_qk_"));
   return {
     encoder: view(COMBINED_MODE.encoder, layout.encoder, ["encoder_input_ids", "decoder_input_ids"], layout.encoder),
-    decoder: view(COMBINED_MODE.decoder, layout.decoder.map((n) => (n.startsWith("cross_qk_") ? "" : n)), decoderInputs, decoderOutputs),
-    decoderAttn: view(COMBINED_MODE.decoder, layout.decoder, decoderInputs, layout.decoder.filter(Boolean)),
+    decoder: view(COMBINED_MODE.decoder, layout.decoder, decoderInputs, layout.decoder.filter(Boolean)),
+    decoderAttn: view(COMBINED_MODE.decoderAttn, layout.decoderAttn, decoderInputs, layout.decoderAttn.filter(Boolean)),
   };
 }
