@@ -9,6 +9,7 @@ import type { PcmAudio } from "../src/audio/pcm";
 import { CancelledError, quietContext } from "../src/core/work";
 import { ensureWhisperModel, loadDefaultWhisperModel } from "../src/whisper/node";
 import type { WhisperModel } from "../src/whisper/model";
+import { applyRules } from "../src/whisper/decoding";
 import { transcribe } from "../src/whisper/transcribe";
 import { wer } from "../src/whisper/wer";
 import { WhisperTokenizer } from "../src/whisper/tokenizer";
@@ -88,6 +89,35 @@ describe("derived model and tokenizer", () => {
   test("a standalone tokenizer can be built from the derived file", () => {
     const t = new WhisperTokenizer(JSON.parse(readFileSync(join(MODELS, "whisper-tiny.en/tokenizer.json"), "utf8")));
     expect(t.decode(t.encode(" hello world"))).toBe(" hello world");
+  });
+});
+
+describe("decoding rules", () => {
+  test("applyRules returns the maximum and first argmax of the logits it leaves", () => {
+    const tk = model.tokenizer;
+    const V = tk.vocabSize;
+    const tb = tk.timestampBegin;
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    // prefixes hitting each rule: start, text, a lone timestamp, a timestamp pair, text after a pair
+    const seqs: number[][] = [[], [440, 1223], [tb, 440, tb + 20], [tb, 440, tb + 20, tb + 20], [tb, 440, tb + 20, tb + 20, 318]];
+    const cases: { seq: number[]; plain: boolean; tsBoost: number }[] = [];
+    for (const seq of seqs) for (const tsBoost of [0, 6]) for (const plain of [false, true]) cases.push({ seq, plain, tsBoost });
+    let timestampWins = 0;
+    for (const c of cases) {
+      const x = new Float32Array(V);
+      for (let i = 0; i < V; i++) x[i] = rnd() * 10 - 5 + (i >= tb ? c.tsBoost : 0);
+      x[1000] = x[2000] = 9; // a tie: the first index must win
+      const got = applyRules(model, x, c.seq, c.plain);
+      let max = -Infinity;
+      let arg = 0;
+      for (let i = 0; i < V; i++) if (x[i]! > max) { max = x[i]!; arg = i; }
+      expect(got).toEqual({ max, argmax: arg });
+      if (arg >= tb) timestampWins++;
+      for (const s of model.suppressTokens) expect(x[s]).toBe(-Infinity);
+      if (c.plain) expect(arg).toBeLessThan(tb);
+    }
+    expect(timestampWins).toBeGreaterThan(0); // the timestamp-mass rule was exercised
   });
 });
 

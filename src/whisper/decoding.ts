@@ -136,7 +136,7 @@ export function applyRules(model: WhisperModel, logits: Float32Array, seq: reado
     logits.fill(NEG_INF, 0, tb);
     return ts;
   }
-  return text.max >= ts.max ? text : ts;
+  return text; // here ts.max <= log-sum-exp of the timestamps <= text.max
 }
 
 function maxOf(x: Float32Array, from: number, to: number): FilteredMax {
