@@ -178,14 +178,17 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
 // ---- combined model -------------------------------------------------------------------------
 // Why: separate encoder and decoder sessions each own a thread pool; on 2 cores the decoder's
 // pool (spinning between its many tiny steps) slowed the next encoder step by 20-50 ms. One
-// session whose If picks the encoder or a decoder keeps one pool and one copy of the shared
-// weights. The plain decoder (every step of a transcription without word timing) sits right under
-// the top If; the encoder (once a window) and the decoder with alignment-head outputs (word
-// timing) sit under a second If: computing those outputs on every step cost ~0.3 ms a step.
+// session keeps one pool and one copy of the shared weights. Each mode has its own top-level If
+// (its subgraph when `mode` names it, else a few one-element constants), so every subgraph sits
+// one level deep: a subgraph under a second If level ran ~2.3 ms a decoder step slower (measured
+// on the word-timing decoder, session 4), and the plain decoder does not compute the alignment
+// heads' logits it does not need.
 
 export const COMBINED_MODE = { encoder: 0, decoder: 1, decoderAttn: 2 } as const;
+/** Output name prefix of each mode's If in the combined model. */
+export const COMBINED_PREFIX = { encoder: "enc", decoder: "dec", decoderAttn: "att" } as const;
 
-/** Positional outputs out_0..out_{n-1} of the combined model for each mode ("" = padding). */
+/** Positional outputs <prefix>_0..<prefix>_{n-1} of the combined model for each mode ("" = padding). */
 export function combinedLayout(numLayers: number, attnLayers: number[]) {
   const self: string[] = [];
   const cross: string[] = [];
@@ -194,11 +197,10 @@ export function combinedLayout(numLayers: number, attnLayers: number[]) {
     cross.push(`present_key_cross_${i}`, `present_value_cross_${i}`);
   }
   const qk = attnLayers.map((l) => `cross_qk_${l}`);
-  const pad = (n: number) => new Array(n).fill("");
   return {
     encoder: ["logits", ...self, ...cross],
-    decoder: ["logits", ...self, ...pad(cross.length)],
-    decoderAttn: ["logits", ...self, ...qk, ...pad(cross.length - qk.length)],
+    decoder: ["logits", ...self],
+    decoderAttn: ["logits", ...self, ...qk],
   };
 }
 
@@ -217,28 +219,28 @@ function branch(name: string, sub: Uint8Array, prefix: string, slots: string[], 
   return parts;
 }
 
-/** `If(mode == value)` with outputs `outs`, as a node record. */
-function ifMode(value: number, outs: string[], name: string, thenBranch: Uint8Array[], elseBranch: Uint8Array[]): Uint8Array[] {
+/** `If(mode == value)`: the branch's outputs when `mode` names it, else one-element zeros. */
+function ifMode(value: number, prefix: string, name: string, branchParts: Uint8Array[], n: number): Uint8Array[] {
   const v = [W.varintField(2, 7), W.lenField(9, [new Uint8Array(new BigInt64Array([BigInt(value)]).buffer)])];
+  const outs = Array.from({ length: n }, (_, k) => `${prefix}_${k}`);
   return [
     W.nodeRecord("Constant", [], [`${name}_value`], `${name}_value`, [W.attrTensorRecord("value", v)]),
     W.nodeRecord("Equal", ["mode", `${name}_value`], [`${name}_cond`], `${name}_cond`),
-    W.nodeRecord("If", [`${name}_cond`], outs, name, [W.attrGraphRecord("then_branch", thenBranch), W.attrGraphRecord("else_branch", elseBranch)]),
+    W.nodeRecord("If", [`${name}_cond`], outs, name, [
+      W.attrGraphRecord("then_branch", branchParts),
+      W.attrGraphRecord("else_branch", branch(`${name}_idle`, new Uint8Array(0), `${name}_idle`, new Array(n).fill(""))),
+    ]),
+    ...outs.map((o) => W.floatValueInfoRecord(12, o)),
   ];
 }
 
 function buildCombinedModel(m: W.OnnxModel, encSub: Uint8Array, decSub: Uint8Array, attnExtra: Uint8Array[], numLayers: number, attnLayers: number[]): Uint8Array {
   const layout = combinedLayout(numLayers, attnLayers);
-  const n = layout.encoder.length;
-  const slots = (prefix: string) => Array.from({ length: n }, (_, k) => `${prefix}_${k}`);
-  // else branch of the top If: encoder or decoder-attn
-  const rest: Uint8Array[] = [
-    W.stringField(2, "encoder_or_attn"),
-    ...ifMode(COMBINED_MODE.encoder, slots("sx_rest"), "sx_if_enc", branch("encoder", encSub, "sx_enc", layout.encoder), branch("decoder_attn", decSub, "sx_att", layout.decoderAttn, attnExtra)),
-    ...slots("sx_rest").map((o) => W.floatValueInfoRecord(12, o)),
-  ];
+  const P = COMBINED_PREFIX;
   const parts: Uint8Array[] = [
-    ...ifMode(COMBINED_MODE.decoder, slots("out"), "sx_if_dec", branch("decoder", decSub, "sx_dec", layout.decoder), rest),
+    ...ifMode(COMBINED_MODE.encoder, P.encoder, "sx_if_enc", branch("encoder", encSub, "sx_enc", layout.encoder), layout.encoder.length),
+    ...ifMode(COMBINED_MODE.decoder, P.decoder, "sx_if_dec", branch("decoder", decSub, "sx_dec", layout.decoder), layout.decoder.length),
+    ...ifMode(COMBINED_MODE.decoderAttn, P.decoderAttn, "sx_if_att", branch("decoder_attn", decSub, "sx_att", layout.decoderAttn, attnExtra), layout.decoderAttn.length),
     W.stringField(2, "whisper_combined"),
   ];
   parts.push(...outerInitializers(m, [encSub, decSub])); // the shared weights, once
@@ -252,7 +254,6 @@ function buildCombinedModel(m: W.OnnxModel, encSub: Uint8Array, decSub: Uint8Arr
       if (!seen.has(name)) { seen.add(name); parts.push(f.raw); }
     }
   }
-  for (let k = 0; k < n; k++) parts.push(W.floatValueInfoRecord(12, `out_${k}`));
   return modelFrom(m, parts);
 }
 

@@ -1,7 +1,7 @@
 // Loads the derived Whisper sessions once; the result is shared by concurrent transcribe() calls.
 // The onnxruntime module (onnxruntime-node or onnxruntime-web) and the model bytes/paths are
 // injected, so this file has no fs and no Bun/DOM dependency.
-import { COMBINED_MODE, combinedLayout, type WhisperConfigFile, type WhisperVocabFile } from "./derive";
+import { COMBINED_MODE, COMBINED_PREFIX, combinedLayout, type WhisperConfigFile, type WhisperVocabFile } from "./derive";
 import { WhisperTokenizer } from "./tokenizer";
 
 /** The part of the onnxruntime API we use (satisfied by onnxruntime-node and onnxruntime-web). */
@@ -139,7 +139,8 @@ export async function loadWhisperModel(src: WhisperModelSources): Promise<Whispe
 }
 
 /** The combined session seen as the three sessions decoding.ts expects: each view adds `mode`
- * and placeholder tensors for the other modes' inputs, and names the positional outputs. */
+ * and placeholder tensors for the other modes' inputs, fetches only its own If's outputs and
+ * names them. */
 function combinedViews(ort: OrtModule, combined: OrtSession, config: WhisperConfigFile) {
   const layout = combinedLayout(config.numLayers, config.attnLayers);
   const H = config.numHeads;
@@ -151,25 +152,25 @@ function combinedViews(ort: OrtModule, combined: OrtSession, config: WhisperConf
     input_ids: new ort.Tensor("int32", Int32Array.from([config.eos]), [1, 1]),
   };
   for (const name of combined.inputNames) if (name.startsWith("past_")) placeholders[name] = emptyKV;
-  const view = (mode: number, names: string[], inputs: string[], outputs: string[]): OrtSession => {
-    const modeTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(mode)]), []);
+  const view = (which: keyof typeof COMBINED_MODE, inputs: string[]): OrtSession => {
+    const names = layout[which];
+    const fetches = names.map((_, k) => `${COMBINED_PREFIX[which]}_${k}`);
+    const modeTensor = new ort.Tensor("int64", BigInt64Array.from([BigInt(COMBINED_MODE[which])]), []);
     return {
       inputNames: inputs,
-      outputNames: outputs,
+      outputNames: names,
       async run(feeds) {
-        const out = await combined.run({ ...placeholders, ...feeds, mode: modeTensor });
+        const out = await combined.run({ ...placeholders, ...feeds, mode: modeTensor }, fetches);
         const named: Record<string, OrtTensor> = {};
-        names.forEach((n, k) => {
-          if (n) named[n] = out[`out_${k}`]!;
-        });
+        names.forEach((n, k) => (named[n] = out[fetches[k]!]!));
         return named;
       },
     };
   };
   const decoderInputs = combined.inputNames.filter((n) => n === "input_ids" || n.startsWith("past_"));
   return {
-    encoder: view(COMBINED_MODE.encoder, layout.encoder, ["encoder_input_ids", "decoder_input_ids"], layout.encoder),
-    decoder: view(COMBINED_MODE.decoder, layout.decoder, decoderInputs, layout.decoder.filter(Boolean)),
-    decoderAttn: view(COMBINED_MODE.decoderAttn, layout.decoderAttn, decoderInputs, layout.decoderAttn.filter(Boolean)),
+    encoder: view("encoder", ["encoder_input_ids", "decoder_input_ids"]),
+    decoder: view("decoder", decoderInputs),
+    decoderAttn: view("decoderAttn", decoderInputs),
   };
 }
