@@ -11,6 +11,7 @@ import { ensureWhisperModel, loadDefaultWhisperModel } from "../src/whisper/node
 import type { WhisperModel } from "../src/whisper/model";
 import { applyRules } from "../src/whisper/decoding";
 import { transcribe } from "../src/whisper/transcribe";
+import { medianFilterRow } from "../src/whisper/words";
 import { wer } from "../src/whisper/wer";
 import { WhisperTokenizer } from "../src/whisper/tokenizer";
 
@@ -118,6 +119,34 @@ describe("decoding rules", () => {
       if (c.plain) expect(arg).toBeLessThan(tb);
     }
     expect(timestampWins).toBeGreaterThan(0); // the timestamp-mass rule was exercised
+  });
+});
+
+describe("word timing helpers", () => {
+  test("the width-7 median filter equals a sort-based median with reflect padding", () => {
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    let rows = 0;
+    for (let c = 0; c < 2000; c++) {
+      const n = 1 + Math.floor(rnd() * 30);
+      // few distinct values, so ties are common
+      const row = new Float32Array(n).map(() => Math.floor(rnd() * 5) - 2 + (rnd() < 0.5 ? rnd() : 0));
+      const got = medianFilterRow(row, 7);
+      const want = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const w: number[] = [];
+        for (let k = -3; k <= 3; k++) {
+          let j = i + k;
+          if (j < 0) j = -j;
+          if (j >= n) j = 2 * (n - 1) - j;
+          w.push(row[j]!);
+        }
+        want[i] = w.sort((a, b) => a - b)[3]!;
+      }
+      if (n > 3) { expect(Array.from(got)).toEqual(Array.from(want)); rows++; }
+      else expect(got).toBe(row); // too short to filter: returned as is
+    }
+    expect(rows).toBeGreaterThan(1000);
   });
 });
 
