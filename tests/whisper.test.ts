@@ -113,13 +113,61 @@ describe("decoding rules", () => {
       let max = -Infinity;
       let arg = 0;
       for (let i = 0; i < V; i++) if (x[i]! > max) { max = x[i]!; arg = i; }
-      expect(got).toEqual({ max, argmax: arg });
+      expect({ max: got.max, argmax: got.argmax }).toEqual({ max, argmax: arg });
+      // textFill: the block of text logits the rules cleared (what the fast log-softmax relies on)
+      const fill = got.textFill ?? 0;
+      expect([0, tk.eot, tb]).toContain(fill);
+      expect(x.subarray(0, fill).every((v) => v === -Infinity)).toBe(true);
+      if (fill < tb) expect(x.subarray(fill, tb).some((v) => v > -Infinity)).toBe(true);
       if (arg >= tb) timestampWins++;
       for (const s of model.suppressTokens) expect(x[s]).toBe(-Infinity);
       if (c.plain) expect(arg).toBeLessThan(tb);
     }
     expect(timestampWins).toBeGreaterThan(0); // the timestamp-mass rule was exercised
   });
+});
+
+describe("log-softmax from the decoder's text-logit statistics", () => {
+  test("gives the tokens and log-probabilities of the full JavaScript sum", async () => {
+    // the same model with the statistics outputs hidden: decoding.ts then sums all 51,864 exp()s
+    const hide = (s: WhisperModel["decoder"]): WhisperModel["decoder"] => ({
+      ...s,
+      async run(feeds, fetches) {
+        const out = await s.run(feeds, fetches);
+        delete out.logits_text_max;
+        delete out.logits_text_sumexp;
+        return out;
+      },
+    });
+    const full: WhisperModel = { ...model, decoder: hide(model.decoder), decoderAttn: async () => hide(await model.decoderAttn()) };
+    // and one that counts the steps whose outputs carry the statistics (the fast path ran)
+    let withStats = 0;
+    const count = (s: WhisperModel["decoder"]): WhisperModel["decoder"] => ({
+      ...s,
+      async run(feeds, fetches) {
+        const out = await s.run(feeds, fetches);
+        if (out.logits_text_sumexp) withStats++;
+        return out;
+      },
+    });
+    const fastModel: WhisperModel = { ...model, decoder: count(model.decoder), decoderAttn: async () => count(await model.decoderAttn()) };
+    let segments = 0;
+    for (const [clip, words] of [["speech/harvard-01.wav", false], ["speech/harvard-03.wav", true], ["speech/long-harvard.wav", false]] as const) {
+      const a = await audio(clip);
+      const x = clip.includes("long") ? { sampleRate: a.sampleRate, channels: [a.channels[0]!.subarray(0, 16000 * 40)] } : a;
+      const fast = await transcribe(fastModel, x, { wordTimestamps: words }, quietContext());
+      const slow = await transcribe(full, x, { wordTimestamps: words }, quietContext());
+      expect(fast.text).toBe(slow.text);
+      expect(fast.segments.length).toBe(slow.segments.length);
+      fast.segments.forEach((s, i) => {
+        expect(Math.abs(s.avg_logprob - slow.segments[i]!.avg_logprob)).toBeLessThan(1e-4);
+        expect(s.temperature).toBe(slow.segments[i]!.temperature);
+        segments++;
+      });
+    }
+    expect(segments).toBeGreaterThan(2);
+    expect(withStats).toBeGreaterThan(50);
+  }, 60_000);
 });
 
 describe("word timing helpers", () => {

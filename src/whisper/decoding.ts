@@ -85,6 +85,8 @@ export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: 
 export interface FilteredMax {
   max: number;
   argmax: number;
+  /** The rules set text logits [0, textFill) to -inf as a block (0: none; eot or timestampBegin). */
+  textFill?: number;
 }
 
 /** Applies the logit filters in place to `logits` for the next token after `seq` (sampled
@@ -107,14 +109,15 @@ export function applyRules(model: WhisperModel, logits: Float32Array, seq: reado
   if (withoutTimestamps) {
     // <|notimestamps|> mode: text tokens only.
     logits.fill(NEG_INF, tb, V);
-    return maxOf(logits, 0, tb);
+    return { ...maxOf(logits, 0, tb), textFill: 0 };
   }
+  let textFill = 0;
   // ApplyTimestampRules
   const lastTs = n >= 1 && seq[n - 1]! >= tb;
   const penultTs = n < 2 || seq[n - 2]! >= tb;
   if (lastTs) {
     if (penultTs) logits.fill(NEG_INF, tb, V);
-    else logits.fill(NEG_INF, 0, tk.eot);
+    else { logits.fill(NEG_INF, 0, tk.eot); textFill = tk.eot; }
   }
   let lastTimestamp = -1;
   for (let i = n - 1; i >= 0; i--) if (seq[i]! >= tb) { lastTimestamp = seq[i]!; break; }
@@ -125,18 +128,19 @@ export function applyRules(model: WhisperModel, logits: Float32Array, seq: reado
   if (n === 0) {
     logits.fill(NEG_INF, 0, tb);
     logits.fill(NEG_INF, tb + MAX_INITIAL_TIMESTAMP_INDEX + 1, V);
+    textFill = tb;
   }
   const text = maxOf(logits, 0, tb);
   const ts = maxOf(logits, tb, V);
-  if (ts.max === NEG_INF) return text;
+  if (ts.max === NEG_INF) return { ...text, textFill };
   // If the total probability of timestamps beats every single text token, sample a timestamp.
   let tsSum = 0;
   for (let i = tb; i < V; i++) tsSum += Math.exp(logits[i]! - ts.max);
   if (ts.max + Math.log(tsSum) > text.max) {
     logits.fill(NEG_INF, 0, tb);
-    return ts;
+    return { ...ts, textFill: tb };
   }
-  return text; // here ts.max <= log-sum-exp of the timestamps <= text.max
+  return { ...text, textFill }; // here ts.max <= log-sum-exp of the timestamps <= text.max
 }
 
 function maxOf(x: Float32Array, from: number, to: number): FilteredMax {
@@ -157,6 +161,61 @@ function logSumExp(x: Float32Array, max: number): number {
     if (v > cut) s += Math.exp(v - max);
   }
   return max + Math.log(s);
+}
+
+/** Raw text logits the decoder's statistics describe: max and sum of exp(logit - max) over
+ * [0, timestampBegin) (derive.ts LOGIT_STATS). */
+export interface TextLogitStats {
+  max: number;
+  sum: number;
+}
+
+const suppressedTextIds = new WeakMap<WhisperModel, Int32Array>();
+
+/** Text-range tokens applyRules suppresses one by one (all steps), without duplicates. */
+function suppressedText(model: WhisperModel): Int32Array {
+  let ids = suppressedTextIds.get(model);
+  if (!ids) {
+    const tb = model.tokenizer.timestampBegin;
+    const set = new Set<number>([...model.suppressTokens, model.tokenizer.noTimestamps].filter((i) => i < tb));
+    ids = Int32Array.from(set);
+    suppressedTextIds.set(model, ids);
+  }
+  return ids;
+}
+
+/** sum of exp(raw logit - ref) over the text tokens the rules will suppress one by one; call it
+ * before applyRules (`first`: no token sampled yet, so SuppressBlank's two apply too). */
+export function suppressedMass(model: WhisperModel, raw: Float32Array, first: boolean, ref: number): number {
+  const ids = suppressedText(model);
+  let s = 0;
+  for (let i = 0; i < ids.length; i++) s += Math.exp(raw[ids[i]!]! - ref);
+  if (first) {
+    const tk = model.tokenizer;
+    for (const id of [220, tk.eot]) if (!ids.includes(id)) s += Math.exp(raw[id]! - ref);
+  }
+  return s;
+}
+
+/**
+ * log-sum-exp of the filtered logits `x` from the decoder's raw text statistics: the text sum
+ * minus what the rules suppressed (`removed`, from suppressedMass), or, after a block fill, the
+ * few text logits left; timestamps summed here (1,501 values). Falls back to the full sum when
+ * the subtraction would cancel (the suppressed tokens held nearly all the text mass).
+ */
+export function filteredLogSumExp(model: WhisperModel, x: Float32Array, best: FilteredMax, stats: TextLogitStats, removed: number): number {
+  const tb = model.tokenizer.timestampBegin;
+  const ref = stats.max;
+  let sum: number;
+  if (!best.textFill) {
+    sum = stats.sum - removed;
+    if (!(sum > stats.sum * 1e-3)) return logSumExp(x, best.max);
+  } else {
+    sum = 0;
+    for (let i = best.textFill; i < tb; i++) sum += Math.exp(x[i]! - ref);
+  }
+  for (let i = tb; i < x.length; i++) sum += Math.exp(x[i]! - ref);
+  return sum > 0 ? ref + Math.log(sum) : NEG_INF;
 }
 
 function argmax(x: Float32Array): number {
@@ -204,6 +263,13 @@ function decoderFeeds(model: WhisperModel, token: OrtTensor, selfKV: OrtTensor[]
   return feeds;
 }
 
+/** The decoder's text-logit statistics (derive.ts LOGIT_STATS), when the graph has them. */
+function textStats(out: Record<string, OrtTensor>): TextLogitStats | undefined {
+  const m = out.logits_text_max?.data as Float32Array | undefined;
+  const s = out.logits_text_sumexp?.data as Float32Array | undefined;
+  return m && s && m.length === 1 ? { max: m[0]!, sum: s[0]! } : undefined;
+}
+
 function outputSelfKV(model: WhisperModel, out: Record<string, OrtTensor>): OrtTensor[] {
   const kv: OrtTensor[] = [];
   for (let i = 0; i < model.config.numLayers; i++) kv.push(out[`present_key_self_${i}`]!, out[`present_value_self_${i}`]!);
@@ -239,14 +305,16 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
   let logits: Float32Array = enc.firstLogits;
   let state: StepState = { selfKV: enc.selfKV };
   let sumLogprob = 0;
+  let stats: TextLogitStats | undefined; // of `logits` (none for the encoder's)
   for (;;) {
     if (o.signal?.aborted) break;
     // The encoder's logits are shared by fallback attempts: filter a copy; a step's own are ours.
     let x = logits.length === V ? logits : logits.subarray(0, V);
     if (x === enc.firstLogits) x = (scratch.set(x), scratch);
+    const removed = stats ? suppressedMass(model, x, tokens.length === 0, stats.max) : 0;
     const best = applyRules(model, x, tokens, o.withoutTimestamps);
     const next = o.temperature > 0 ? sample(x, o.temperature, rng) : best.argmax;
-    const lp = x[next]! - logSumExp(x, best.max);
+    const lp = x[next]! - (stats ? filteredLogSumExp(model, x, best, stats, removed) : logSumExp(x, best.max));
     sumLogprob += lp;
     if (next === tk.eot) break;
     tokens.push(next);
@@ -261,6 +329,7 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
     for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();
     state = { selfKV: outputSelfKV(model, out) };
     logits = out.logits!.data as Float32Array;
+    stats = textStats(out);
     if (attention) attention.push(alignmentRows(model, out, heads));
   }
   for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();

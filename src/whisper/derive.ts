@@ -109,7 +109,19 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
   const mel = buildMelModel(m, window.data, filters.data, filters.dims[0]!);
 
   const encoder = standaloneSubgraph(m, encSub);
-  const decoder = standaloneSubgraph(m, decSub);
+  // --- tokenizer (the timestamp range bounds the logit statistics below)
+  const idVocab = W.attrString(bpe.attributes.get("id_vocab")) ?? "";
+  const vocab = idVocab.split("\n");
+  if (vocab[vocab.length - 1] === "") vocab.pop();
+  const added: Record<string, string> = {};
+  for (const [id, tok] of parseTable(W.attrString(bpe.attributes.get("added_tokens")) ?? "")) added[id] = tok;
+  const byteDecoder: Record<string, number> = {};
+  for (const [cp, b] of parseTable(W.attrString(bpe.attributes.get("byte_decoder")) ?? "")) byteDecoder[cp] = Number(b);
+  const timestampBegin = Number(Object.keys(added).find((id) => added[id] === "<|0.00|>"));
+  if (!(timestampBegin > 0)) throw new Error("the vocabulary has no <|0.00|> token");
+
+  const stats = logitStatistics(timestampBegin);
+  const decoder = standaloneSubgraph(m, decSub, stats);
 
   // --- decoder-attn: expose cross-attention logits of the layers with alignment heads.
   const dg = W.parseGraph(decSub);
@@ -144,17 +156,8 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
   const scale = new Uint8Array(4);
   new DataView(scale.buffer).setFloat32(0, 1 / Math.sqrt(64), true);
   extra.push(W.lenField(5, [W.varintField(2, 1 /* FLOAT */), W.stringField(8, "sx_scale"), W.lenField(9, [scale])]));
-  const decoderAttn = standaloneSubgraph(m, decSub, extra);
-  const combined = buildCombinedModel(m, encSub, decSub, extra, numLayers, attnLayers);
-
-  // --- tokenizer
-  const idVocab = W.attrString(bpe.attributes.get("id_vocab")) ?? "";
-  const vocab = idVocab.split("\n");
-  if (vocab[vocab.length - 1] === "") vocab.pop();
-  const added: Record<string, string> = {};
-  for (const [id, tok] of parseTable(W.attrString(bpe.attributes.get("added_tokens")) ?? "")) added[id] = tok;
-  const byteDecoder: Record<string, number> = {};
-  for (const [cp, b] of parseTable(W.attrString(bpe.attributes.get("byte_decoder")) ?? "")) byteDecoder[cp] = Number(b);
+  const decoderAttn = standaloneSubgraph(m, decSub, [...stats, ...extra]);
+  const combined = buildCombinedModel(m, encSub, decSub, stats, extra, numLayers, attnLayers);
 
   return {
     mel,
@@ -173,6 +176,32 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
       attnLayers,
     },
   };
+}
+
+// ---- logit statistics -----------------------------------------------------------------------
+// Whisper's rules need log-softmax of every step's (filtered) logits; exp() over 51,864 values
+// cost ~0.2 ms a token in JavaScript against ~25 µs vectorised in the graph. The decoders also
+// output the maximum of the text logits [0, timestampBegin) and the sum of exp(logit - that
+// maximum); decoding.ts corrects the sum for the few tokens its rules suppress one by one
+// (ReduceLogSumExp itself is not vectorised in onnxruntime: ~280 µs).
+
+/** Extra decoder outputs, [B, 1, 1] each: max of the text logits, sum of exp(text logit - max). */
+export const LOGIT_STATS = ["logits_text_max", "logits_text_sumexp"] as const;
+
+function logitStatistics(timestampBegin: number): Uint8Array[] {
+  const [max, sum] = LOGIT_STATS;
+  return [
+    W.int64InitRecord("sx_ls_start", [1], [0]),
+    W.int64InitRecord("sx_ls_end", [1], [timestampBegin]),
+    W.int64InitRecord("sx_ls_axes", [1], [2]),
+    W.nodeRecord("Slice", ["logits", "sx_ls_start", "sx_ls_end", "sx_ls_axes"], ["sx_ls_text"], "sx_ls_slice"),
+    W.nodeRecord("ReduceMax", ["sx_ls_text"], [max], "sx_ls_max", [W.attrIntsRecord("axes", [2]), W.attrIntRecord("keepdims", 1)]),
+    W.nodeRecord("Sub", ["sx_ls_text", max], ["sx_ls_shifted"], "sx_ls_sub"),
+    W.nodeRecord("Exp", ["sx_ls_shifted"], ["sx_ls_exp"], "sx_ls_exp"),
+    W.nodeRecord("ReduceSum", ["sx_ls_exp", "sx_ls_axes"], [sum], "sx_ls_sum", [W.attrIntRecord("keepdims", 1)]),
+    W.floatValueInfoRecord(12, max),
+    W.floatValueInfoRecord(12, sum),
+  ];
 }
 
 // ---- combined model -------------------------------------------------------------------------
@@ -199,8 +228,8 @@ export function combinedLayout(numLayers: number, attnLayers: number[]) {
   const qk = attnLayers.map((l) => `cross_qk_${l}`);
   return {
     encoder: ["logits", ...self, ...cross],
-    decoder: ["logits", ...self],
-    decoderAttn: ["logits", ...self, ...qk],
+    decoder: ["logits", ...self, ...LOGIT_STATS],
+    decoderAttn: ["logits", ...self, ...qk, ...LOGIT_STATS],
   };
 }
 
@@ -234,13 +263,13 @@ function ifMode(value: number, prefix: string, name: string, branchParts: Uint8A
   ];
 }
 
-function buildCombinedModel(m: W.OnnxModel, encSub: Uint8Array, decSub: Uint8Array, attnExtra: Uint8Array[], numLayers: number, attnLayers: number[]): Uint8Array {
+function buildCombinedModel(m: W.OnnxModel, encSub: Uint8Array, decSub: Uint8Array, stats: Uint8Array[], attnExtra: Uint8Array[], numLayers: number, attnLayers: number[]): Uint8Array {
   const layout = combinedLayout(numLayers, attnLayers);
   const P = COMBINED_PREFIX;
   const parts: Uint8Array[] = [
     ...ifMode(COMBINED_MODE.encoder, P.encoder, "sx_if_enc", branch("encoder", encSub, "sx_enc", layout.encoder), layout.encoder.length),
-    ...ifMode(COMBINED_MODE.decoder, P.decoder, "sx_if_dec", branch("decoder", decSub, "sx_dec", layout.decoder), layout.decoder.length),
-    ...ifMode(COMBINED_MODE.decoderAttn, P.decoderAttn, "sx_if_att", branch("decoder_attn", decSub, "sx_att", layout.decoderAttn, attnExtra), layout.decoderAttn.length),
+    ...ifMode(COMBINED_MODE.decoder, P.decoder, "sx_if_dec", branch("decoder", decSub, "sx_dec", layout.decoder, stats), layout.decoder.length),
+    ...ifMode(COMBINED_MODE.decoderAttn, P.decoderAttn, "sx_if_att", branch("decoder_attn", decSub, "sx_att", layout.decoderAttn, [...stats, ...attnExtra]), layout.decoderAttn.length),
     W.stringField(2, "whisper_combined"),
   ];
   parts.push(...outerInitializers(m, [encSub, decSub])); // the shared weights, once
