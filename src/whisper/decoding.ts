@@ -165,7 +165,7 @@ function logSumExp(x: Float32Array, max: number): number {
 
 /** Raw text logits the decoder's statistics describe: max and sum of exp(logit - max) over
  * [0, timestampBegin) (derive.ts LOGIT_STATS). */
-export interface TextLogitStats {
+interface TextLogitStats {
   max: number;
   sum: number;
 }
@@ -186,7 +186,7 @@ function suppressedText(model: WhisperModel): Int32Array {
 
 /** sum of exp(raw logit - ref) over the text tokens the rules will suppress one by one; call it
  * before applyRules (`first`: no token sampled yet, so SuppressBlank's two apply too). */
-export function suppressedMass(model: WhisperModel, raw: Float32Array, first: boolean, ref: number): number {
+function suppressedMass(model: WhisperModel, raw: Float32Array, first: boolean, ref: number): number {
   const ids = suppressedText(model);
   let s = 0;
   for (let i = 0; i < ids.length; i++) s += Math.exp(raw[ids[i]!]! - ref);
@@ -203,7 +203,7 @@ export function suppressedMass(model: WhisperModel, raw: Float32Array, first: bo
  * few text logits left; timestamps summed here (1,501 values). Falls back to the full sum when
  * the subtraction would cancel (the suppressed tokens held nearly all the text mass).
  */
-export function filteredLogSumExp(model: WhisperModel, x: Float32Array, best: FilteredMax, stats: TextLogitStats, removed: number): number {
+function filteredLogSumExp(model: WhisperModel, x: Float32Array, best: FilteredMax, stats: TextLogitStats, removed: number): number {
   const tb = model.tokenizer.timestampBegin;
   const ref = stats.max;
   let sum: number;

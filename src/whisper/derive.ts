@@ -217,7 +217,7 @@ export const COMBINED_MODE = { encoder: 0, decoder: 1, decoderAttn: 2 } as const
 /** Output name prefix of each mode's If in the combined model. */
 export const COMBINED_PREFIX = { encoder: "enc", decoder: "dec", decoderAttn: "att" } as const;
 
-/** Positional outputs <prefix>_0..<prefix>_{n-1} of the combined model for each mode ("" = padding). */
+/** Positional outputs <prefix>_0..<prefix>_{n-1} of the combined model for each mode. */
 export function combinedLayout(numLayers: number, attnLayers: number[]) {
   const self: string[] = [];
   const cross: string[] = [];
