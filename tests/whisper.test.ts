@@ -170,6 +170,44 @@ describe("log-softmax from the decoder's text-logit statistics", () => {
   }, 60_000);
 });
 
+describe("encoder attention rewrite", () => {
+  test("Attention (packed QKV, no mask) and its MatMul + Split + MultiHeadAttention form agree", async () => {
+    const W = await import("../src/whisper/onnx-wire");
+    const { flashEncoderAttention } = await import("../src/whisper/derive");
+    const ort = model.ort;
+    const D = 48, S = 40, heads = 6;
+    let seed = 11;
+    const rnd = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5);
+    const floatInit = (name: string, dims: number[], data: Float32Array) =>
+      W.lenField(5, [...dims.map((d) => W.varintField(1, d)), W.varintField(2, 1), W.stringField(8, name), W.lenField(9, [new Uint8Array(data.buffer)])]);
+    const [w, b] = [rnd(D * 3 * D), rnd(3 * D)];
+    const makeGraph = (unidirectional: number) => W.concat([
+      W.stringField(2, "g"),
+      floatInit("w", [D, 3 * D], w),
+      floatInit("b", [3 * D], b),
+      W.floatValueInfoRecord(11, "x", [1, S, D]),
+      W.nodeRecord("Attention", ["x", "w", "b", ""], ["y"], "att", [W.attrIntRecord("num_heads", heads), W.attrIntRecord("unidirectional", unidirectional)], "com.microsoft"),
+      W.floatValueInfoRecord(12, "y", [1, S, D]),
+    ]);
+    const graph = makeGraph(0);
+    const opset = (d: string, v: number) => W.lenField(8, [W.stringField(1, d), W.varintField(2, v)]);
+    const asModel = (g: Uint8Array) => W.concat([W.varintField(1, 8), opset("", 17), opset("com.microsoft", 1), W.lenField(7, [g])]);
+    const rewritten = flashEncoderAttention(graph);
+    const ops = W.parseGraph(rewritten).nodes.map((n) => n.opType);
+    expect(ops).toEqual(["MatMul", "Split", "MultiHeadAttention"]);
+    const x = new ort.Tensor("float32", rnd(S * D), [1, S, D]);
+    const run = async (g: Uint8Array) => ((await (await ort.InferenceSession.create(asModel(g))).run({ x })).y!.data as Float32Array);
+    const [ya, yb] = [await run(graph), await run(rewritten)];
+    let diff = 0;
+    for (let i = 0; i < ya.length; i++) diff = Math.max(diff, Math.abs(ya[i]! - yb[i]!));
+    expect(ya.length).toBe(S * D);
+    expect(diff).toBeLessThan(1e-5);
+    // a causal Attention is left as it is
+    const causal = makeGraph(1);
+    expect(flashEncoderAttention(causal)).toBe(causal);
+  });
+});
+
 describe("word timing helpers", () => {
   test("the width-7 median filter equals a sort-based median with reflect padding", () => {
     let seed = 3;

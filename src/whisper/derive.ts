@@ -86,9 +86,10 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
   const beam = g.nodes.find((n) => n.opType === "BeamSearch");
   const bpe = g.nodes.find((n) => n.opType === "BpeDecoder");
   if (!beam || !bpe) throw new Error("not an Olive all-in-one Whisper graph (no BeamSearch/BpeDecoder node)");
-  const encSub = W.attrGraph(beam.attributes.get("encoder"));
+  const shippedEncSub = W.attrGraph(beam.attributes.get("encoder"));
   const decSub = W.attrGraph(beam.attributes.get("decoder"));
-  if (!encSub || !decSub) throw new Error("BeamSearch node lacks encoder/decoder subgraphs");
+  if (!shippedEncSub || !decSub) throw new Error("BeamSearch node lacks encoder/decoder subgraphs");
+  const encSub = flashEncoderAttention(shippedEncSub, m.graph.initializers);
   const melName = beam.inputs[0]!;
 
   // --- log-mel: take the Hann window and the mel filterbank from the graph's Constant nodes.
@@ -176,6 +177,38 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
       attnLayers,
     },
   };
+}
+
+// ---- encoder self-attention ---------------------------------------------------------------
+// The audio encoder's four com.microsoft Attention nodes (packed QKV weights, no mask) become
+// MatMul + Split + MultiHeadAttention, whose CPU kernel streams the 1500x1500 scores (flash
+// attention) instead of writing them out: 60-63 ms vs 67-84 ms for the four layers (same output
+// within 2e-6). The decoder-prompt Attention nodes (mask, present outputs) are left alone.
+
+/** `sub` (a GraphProto) with its mask-free, single-output Attention nodes rewritten; `outer`:
+ * initializers of enclosing graphs the nodes may read. */
+export function flashEncoderAttention(sub: Uint8Array, outer?: Map<string, W.WireField>): Uint8Array {
+  const own = W.parseGraph(sub).initializers;
+  const parts: Uint8Array[] = [];
+  let rewritten = 0;
+  for (const f of W.readFields(sub)) {
+    if (f.field !== 1) { parts.push(f.raw); continue; }
+    const n = W.parseNode(f);
+    const [x, w, b, ...rest] = n.inputs;
+    const heads = W.attrInt(n.attributes.get("num_heads"));
+    const bias = b ? own.get(b) ?? outer?.get(b) : undefined;
+    const plain = n.opType === "Attention" && n.domain === "com.microsoft" && n.outputs.length === 1 && rest.every((i) => !i) && !W.attrInt(n.attributes.get("unidirectional"));
+    if (!plain || !x || !w || !bias || !heads) { parts.push(f.raw); continue; }
+    const third = W.readFields(bias.bytes!).filter((d) => d.field === 1).map((d) => Number(d.varint))[0]! / 3;
+    const p = `sx_fa${rewritten++}`;
+    parts.push(
+      W.int64InitRecord(`${p}_splits`, [3], [third, third, third]),
+      W.nodeRecord("MatMul", [x, w], [`${p}_qkv`], `${p}_mm`),
+      W.nodeRecord("Split", [`${p}_qkv`, `${p}_splits`], [`${p}_q`, `${p}_k`, `${p}_v`], `${p}_split`, [W.attrIntRecord("axis", 2)]),
+      W.nodeRecord("MultiHeadAttention", [`${p}_q`, `${p}_k`, `${p}_v`, b!], [n.outputs[0]!], `${p}_mha`, [W.attrIntRecord("num_heads", heads)], "com.microsoft"),
+    );
+  }
+  return rewritten ? W.concat(parts) : sub;
 }
 
 // ---- logit statistics -----------------------------------------------------------------------
