@@ -12,6 +12,7 @@ import type { WhisperModel } from "../src/whisper/model";
 import { applyRules } from "../src/whisper/decoding";
 import { transcribe } from "../src/whisper/transcribe";
 import { medianFilterRow } from "../src/whisper/words";
+import { repeatedWords, SEAM_GAP_S, trimSeamRepeat } from "../src/whisper/seams";
 import { wer } from "../src/whisper/wer";
 import { WhisperTokenizer } from "../src/whisper/tokenizer";
 
@@ -317,6 +318,41 @@ describe("long audio: seeking, progress, streaming, cancellation", () => {
     expect(n).toBeGreaterThanOrEqual(11);
     expect(wer(sentences.slice(0, 13).join(" "), r.text)).toBeLessThan(0.45);
   }, 120_000);
+
+  test("window seams: the tail of a window is not transcribed twice", async () => {
+    // the whole clip: its window at ~30-59 s ends early on "…corn and garbage." (a shorter excerpt
+    // gives a different log-mel maximum and other windows)
+    const r = await transcribe(model, await audio("speech/long-harvard.wav"), {}, quietContext());
+    let seams = 0;
+    for (let i = 1; i < r.segments.length; i++) {
+      const [p, c] = [r.segments[i - 1]!, r.segments[i]!];
+      if (p.seek === c.seek || c.start - p.end > SEAM_GAP_S) continue;
+      seams++;
+      expect(repeatedWords(p.text, c.text)).toBe(0);
+    }
+    expect(seams).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  test("trimSeamRepeat cuts the repeated words from text, tokens and words", () => {
+    const tk = model.tokenizer;
+    const tb = tk.timestampBegin;
+    const seg = (text: string, start: number, end: number) => ({ start, end, text, tokens: [tb, ...tk.encode(text), tb + 150] });
+    const prev = seg(" The hogs were fed chopped corn and garbage.", 56, 59);
+    const cur = { ...seg(" and garbage. For hours of steady work faced us.", 59, 63.1), words: [" and", " garbage.", " For", " hours", " of", " steady", " work", " faced", " us."].map((word) => ({ word })) };
+    expect(trimSeamRepeat(tk, prev, cur)).toBe(2);
+    expect(cur.text).toBe(" For hours of steady work faced us.");
+    expect(cur.tokens).toEqual([tb, ...tk.encode(" For hours of steady work faced us."), tb + 150]);
+    expect(cur.words.map((w) => w.word)[0]).toBe(" For");
+    // a single repeated word counts only as a sentence-ending fragment of 4+ letters
+    expect(repeatedWords(" corn and garbage.", " garbage. For hours")).toBe(1);
+    expect(repeatedWords(" I said no", " no, no, no")).toBe(0);
+    expect(repeatedWords(" Hold on to the", " the end of it")).toBe(0);
+    expect(repeatedWords(" Hold on to the end", " the end of it")).toBe(2);
+    // too far apart in time: a genuine repeat, left alone
+    const later = seg(" and garbage. For hours", 61, 63);
+    expect(trimSeamRepeat(tk, prev, later)).toBe(0);
+    expect(later.text).toBe(" and garbage. For hours");
+  });
 
   test("abort between tokens throws CancelledError", async () => {
     const full = await audio("speech/long-harvard.wav");

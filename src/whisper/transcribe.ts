@@ -9,6 +9,7 @@ import { decodeWindow, encodeWindow, seededRng, N_TEXT_CTX, type EncodedWindow, 
 import type { WhisperModel } from "./model";
 import { addWordTimestamps } from "./words";
 import { logMelSpectrogram, melWindow } from "./mel";
+import { trimSeamRepeat } from "./seams";
 import { TINY_EN_ALIGNMENT_HEADS } from "./derive";
 
 export const SAMPLE_RATE = 16000;
@@ -236,6 +237,9 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
       }
     }
 
+    // the previous window's last words heard again at this window's start (see seams.ts)
+    const last = segments[segments.length - 1];
+    if (last && built.length) trimSeamRepeat(tk, last, built[0]!);
     for (const s of built) {
       if (s.start === s.end || s.text.trim() === "") {
         s.text = "";
