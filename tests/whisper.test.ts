@@ -209,6 +209,41 @@ describe("encoder attention rewrite", () => {
   });
 });
 
+describe("temperature fallback", () => {
+  test("a sampling attempt replaying the greedy trace decodes exactly as one that runs every step", async () => {
+    const { decodeWindow, encodeWindow, newTrace, releaseTrace, seededRng } = await import("../src/whisper/decoding");
+    const { logMelSpectrogram, melWindow } = await import("../src/whisper/mel");
+    const tk = model.tokenizer;
+    let saved = 0;
+    for (const [clip, words] of [["speech/harvard-03.wav", false], ["speech/harvard-05.wav", true]] as const) {
+      const a = await audio(clip);
+      const mel = await logMelSpectrogram(model, a.channels[0]!);
+      const enc = await encodeWindow(model, new model.ort.Tensor("float32", melWindow(mel, 0, mel.frames, mel.silence), [1, 80, 3000]), words ? [tk.sot] : [tk.sot, tk.noTimestamps]);
+      const heads: [number, number][] = words ? [[1, 0], [2, 0], [3, 0]] : [];
+      const trace = newTrace();
+      const greedy = await decodeWindow(model, enc, { temperature: 0, trace, withoutTimestamps: !words, collectAttention: words }, heads);
+      expect(trace.steps.length).toBe(greedy.tokens.length + 1); // every choice, eot included
+      for (const [t, seed] of [[0.2, 1], [0.2, 7], [0.4, 3], [1.0, 5]] as const) {
+        const o = { temperature: t, withoutTimestamps: !words, collectAttention: words };
+        const before = model.stats.tokens;
+        const fast = await decodeWindow(model, enc, { ...o, rng: seededRng(seed), replay: trace }, heads);
+        const runsFast = model.stats.tokens - before;
+        const slow = await decodeWindow(model, enc, { ...o, rng: seededRng(seed) }, heads);
+        const runsSlow = model.stats.tokens - before - runsFast;
+        expect(fast.tokens).toEqual(slow.tokens);
+        expect(fast.sumLogprob).toBe(slow.sumLogprob);
+        if (words) expect(fast.attention!.map((r) => Array.from(r.subarray(0, 50)))).toEqual(slow.attention!.map((r) => Array.from(r.subarray(0, 50))));
+        saved += runsSlow - runsFast;
+      }
+      // the greedy result itself is unchanged by recording
+      const plain = await decodeWindow(model, enc, { temperature: 0, withoutTimestamps: !words, collectAttention: words }, heads);
+      expect(plain.tokens).toEqual(greedy.tokens);
+      releaseTrace(trace);
+    }
+    expect(saved).toBeGreaterThan(5); // the replay really skipped decoder runs
+  }, 60_000);
+});
+
 describe("word timing helpers", () => {
   test("the width-7 median filter equals a sort-based median with reflect padding", () => {
     let seed = 3;

@@ -27,6 +27,10 @@ export interface WindowDecodeOptions {
   rng?: () => number;
   /** Decode after <|notimestamps|>: no timestamp tokens at all. */
   withoutTimestamps?: boolean;
+  /** Record this (greedy) decode's steps for fallback attempts. */
+  trace?: DecodeTrace;
+  /** Skip the decoder while the sampled tokens follow this recorded decode. */
+  replay?: DecodeTrace;
 }
 
 export interface WindowDecodeResult {
@@ -287,6 +291,37 @@ export function alignmentRows(model: WhisperModel, out: Record<string, OrtTensor
   return row;
 }
 
+/**
+ * What a greedy decode saw, step by step, so that a fallback decode at a higher temperature skips
+ * the decoder while its sampled tokens follow the greedy ones: onnxruntime is deterministic, so
+ * the same prefix gives the same logits (checked bit for bit). Steps are kept up to a byte budget.
+ */
+export interface DecodeTrace {
+  steps: TraceStep[];
+  /** KV tensors the trace holds (not disposed by the decodes that share them). */
+  owned: Set<OrtTensor>;
+  bytes: number;
+}
+interface TraceStep {
+  /** Filtered logits that chose token i, and their log-sum-exp. */
+  x: Float32Array;
+  lse: number;
+  token: number;
+  /** The decoder's answer to `token` (absent for eot, or past the budget). */
+  after?: { selfKV: OrtTensor[]; logits: Float32Array; stats?: TextLogitStats; attention?: Float32Array };
+}
+const TRACE_BUDGET_BYTES = 32 * 1024 * 1024;
+
+export function newTrace(): DecodeTrace {
+  return { steps: [], owned: new Set(), bytes: 0 };
+}
+
+export function releaseTrace(t: DecodeTrace): void {
+  for (const k of t.owned) k.dispose?.();
+  t.owned.clear();
+  t.steps.length = 0;
+}
+
 export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: WindowDecodeOptions, heads: [number, number][]): Promise<WindowDecodeResult> {
   if ((o.beamSize ?? 1) > 1 && o.temperature === 0) return beamDecode(model, enc, o, heads);
   const tk = model.tokenizer;
@@ -306,33 +341,68 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
   let state: StepState = { selfKV: enc.selfKV };
   let sumLogprob = 0;
   let stats: TextLogitStats | undefined; // of `logits` (none for the encoder's)
+  const record = o.trace;
+  const replay = o.replay?.steps;
+  let following = !!replay; // the tokens so far are the trace's
+  const disposable = (t: OrtTensor) => !enc.selfKV.includes(t) && !record?.owned.has(t) && !o.replay?.owned.has(t);
   for (;;) {
     if (o.signal?.aborted) break;
-    // The encoder's logits are shared by fallback attempts: filter a copy; a step's own are ours.
-    let x = logits.length === V ? logits : logits.subarray(0, V);
-    if (x === enc.firstLogits) x = (scratch.set(x), scratch);
-    const removed = stats ? suppressedMass(model, x, tokens.length === 0, stats.max) : 0;
-    const best = applyRules(model, x, tokens, o.withoutTimestamps);
-    const next = o.temperature > 0 ? sample(x, o.temperature, rng) : best.argmax;
-    const lp = x[next]! - (stats ? filteredLogSumExp(model, x, best, stats, removed) : logSumExp(x, best.max));
+    const i = tokens.length;
+    const known = following ? replay![i] : undefined;
+    let x: Float32Array;
+    let lse: number;
+    let next: number;
+    if (known) {
+      x = known.x;
+      lse = known.lse;
+      next = o.temperature > 0 ? sample(x, o.temperature, rng) : known.token;
+    } else {
+      // The encoder's logits are shared by fallback attempts: filter a copy; a step's own are ours.
+      x = logits.length === V ? logits : logits.subarray(0, V);
+      if (x === enc.firstLogits) x = (scratch.set(x), scratch);
+      const removed = stats ? suppressedMass(model, x, i === 0, stats.max) : 0;
+      const best = applyRules(model, x, tokens, o.withoutTimestamps);
+      next = o.temperature > 0 ? sample(x, o.temperature, rng) : best.argmax;
+      lse = stats ? filteredLogSumExp(model, x, best, stats, removed) : logSumExp(x, best.max);
+      if (record && record.steps.length === i && record.bytes < TRACE_BUDGET_BYTES) {
+        record.steps.push({ x, lse, token: next });
+        record.bytes += x.byteLength;
+      }
+    }
+    const lp = x[next]! - lse;
     sumLogprob += lp;
     if (next === tk.eot) break;
     tokens.push(next);
     tokenLogprobs.push(lp);
     o.onToken?.(tokens);
     if (tokens.length >= maxLen) break;
+    // Still on the greedy path, and the trace knows what comes next: reuse the decoder's answer.
+    if (known && next === known.token && known.after && replay![i + 1]) {
+      state = { selfKV: known.after.selfKV };
+      logits = known.after.logits;
+      stats = known.after.stats;
+      if (attention) attention.push(known.after.attention!);
+      continue;
+    }
+    following = false;
     tokenBuf[0] = next;
     const ts = performance.now();
     const out = await lockedRun(model, session, decoderFeeds(model, tokenTensor, state.selfKV, enc.crossKV));
     model.stats.decoderMs += performance.now() - ts;
     model.stats.tokens++;
-    for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();
+    for (const t of state.selfKV) if (disposable(t)) t.dispose?.();
     state = { selfKV: outputSelfKV(model, out) };
     logits = out.logits!.data as Float32Array;
     stats = textStats(out);
-    if (attention) attention.push(alignmentRows(model, out, heads));
+    const row = attention ? alignmentRows(model, out, heads) : undefined;
+    if (row) attention!.push(row);
+    const rec = record?.steps[i];
+    if (rec && rec.token === next && record!.bytes < TRACE_BUDGET_BYTES) {
+      rec.after = { selfKV: state.selfKV, logits, stats, attention: row };
+      for (const t of state.selfKV) { record!.owned.add(t); record!.bytes += (t.data as Float32Array).byteLength; }
+    }
   }
-  for (const t of state.selfKV) if (!enc.selfKV.includes(t)) t.dispose?.();
+  for (const t of state.selfKV) if (disposable(t)) t.dispose?.();
   model.stats.totalDecodeMs += performance.now() - tStart;
   // attention[k] is the query at token k (it predicts token k+1); the query predicting token 0 is
   // the prompt's last position, which the encoder step does not expose: in timestamp mode token 0

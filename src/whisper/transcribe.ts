@@ -5,7 +5,7 @@ import type { PcmAudio } from "../audio/pcm";
 import { toMono } from "../audio/pcm";
 import { CancelledError, throwIfAborted, type WorkContext } from "../core/work";
 import { compressionRatio } from "./compression";
-import { decodeWindow, encodeWindow, seededRng, N_TEXT_CTX, type EncodedWindow, type WindowDecodeResult } from "./decoding";
+import { decodeWindow, encodeWindow, newTrace, releaseTrace, seededRng, N_TEXT_CTX, type EncodedWindow, type WindowDecodeResult } from "./decoding";
 import type { WhisperModel } from "./model";
 import { addWordTimestamps } from "./words";
 import { logMelSpectrogram, melWindow } from "./mel";
@@ -286,8 +286,18 @@ interface FallbackOptions {
 
 async function decodeWithFallback(model: WhisperModel, enc: EncodedWindow, o: FallbackOptions): Promise<DecodeOutcome> {
   let outcome: DecodeOutcome | undefined;
+  // the greedy attempt's steps, replayed by the sampling attempts while they follow it
+  const trace = o.temperatures.length > 1 && o.beamSize === 1 ? newTrace() : undefined;
+  try {
+    return await attempts();
+  } finally {
+    if (trace) releaseTrace(trace);
+  }
+  async function attempts(): Promise<DecodeOutcome> {
   for (const t of o.temperatures) {
     const r = await decodeWindow(model, enc, {
+      trace: t === o.temperatures[0] ? trace : undefined,
+      replay: t === o.temperatures[0] ? undefined : trace,
       temperature: t,
       beamSize: t === 0 ? o.beamSize : 1,
       collectAttention: o.collectAttention,
@@ -306,4 +316,5 @@ async function decodeWithFallback(model: WhisperModel, enc: EncodedWindow, o: Fa
     if (!needsFallback) break;
   }
   return outcome!;
+  }
 }
