@@ -319,8 +319,11 @@ run("web UI, in-browser mode", () => {
       await p.page.check('input[name="mode"][value="server"]');
       await p.page.setInputFiles("#file", join(FIXTURES, "speech/harvard-02.wav"));
       await p.page.click("#btn-transcribe");
-      await p.page.waitForFunction(() => /sheet/.test(document.querySelector("#transcript")?.textContent ?? ""), null, { timeout: 60_000 });
-      expect(await p.page.textContent("#transcript")).not.toContain("lemons");
+      // (whatever tiny.en hears in harvard-02: the other run's transcript replaces this one)
+      await p.page.waitForFunction(() => {
+        const t = document.querySelector("#transcript")?.textContent ?? "";
+        return /\w{3}/.test(t) && !t.includes("lemons");
+      }, null, { timeout: 60_000 });
       await p.page.click(`#history tr[data-job="${result.job_id}"] button[data-open]`);
       await p.page.waitForFunction(() => document.querySelector("#transcript")?.textContent?.includes("lemons"), null, { timeout: 10_000 });
     } finally {
