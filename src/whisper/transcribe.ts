@@ -285,36 +285,34 @@ interface FallbackOptions {
 }
 
 async function decodeWithFallback(model: WhisperModel, enc: EncodedWindow, o: FallbackOptions): Promise<DecodeOutcome> {
-  let outcome: DecodeOutcome | undefined;
-  // the greedy attempt's steps, replayed by the sampling attempts while they follow it
+  // the first attempt's steps, replayed by the sampling attempts while their tokens follow it
   const trace = o.temperatures.length > 1 && o.beamSize === 1 ? newTrace() : undefined;
   try {
-    return await attempts();
+    let outcome: DecodeOutcome | undefined;
+    for (const t of o.temperatures) {
+      const first = t === o.temperatures[0];
+      const r = await decodeWindow(model, enc, {
+        trace: first ? trace : undefined,
+        replay: first ? undefined : trace,
+        temperature: t,
+        beamSize: t === 0 ? o.beamSize : 1,
+        collectAttention: o.collectAttention,
+        onToken: o.onToken,
+        signal: o.signal,
+        rng: seededRng(o.seed * 1000 + Math.round(t * 10)),
+        withoutTimestamps: o.withoutTimestamps,
+      }, o.heads);
+      if (o.signal.aborted) throw new CancelledError();
+      const text = model.tokenizer.decode(r.tokens);
+      outcome = { ...r, noSpeechProb: enc.noSpeechProb, compressionRatio: await compressionRatio(text), text };
+      let needsFallback = false;
+      if (outcome.compressionRatio > o.crThreshold) needsFallback = true;
+      if (outcome.avgLogprob < o.lpThreshold) needsFallback = true;
+      if (outcome.noSpeechProb > o.nsThreshold && outcome.avgLogprob < o.lpThreshold) needsFallback = false; // silence
+      if (!needsFallback) break;
+    }
+    return outcome!;
   } finally {
     if (trace) releaseTrace(trace);
-  }
-  async function attempts(): Promise<DecodeOutcome> {
-  for (const t of o.temperatures) {
-    const r = await decodeWindow(model, enc, {
-      trace: t === o.temperatures[0] ? trace : undefined,
-      replay: t === o.temperatures[0] ? undefined : trace,
-      temperature: t,
-      beamSize: t === 0 ? o.beamSize : 1,
-      collectAttention: o.collectAttention,
-      onToken: o.onToken,
-      signal: o.signal,
-      rng: seededRng(o.seed * 1000 + Math.round(t * 10)),
-      withoutTimestamps: o.withoutTimestamps,
-    }, o.heads);
-    if (o.signal.aborted) throw new CancelledError();
-    const text = model.tokenizer.decode(r.tokens);
-    outcome = { ...r, noSpeechProb: enc.noSpeechProb, compressionRatio: await compressionRatio(text), text };
-    let needsFallback = false;
-    if (outcome.compressionRatio > o.crThreshold) needsFallback = true;
-    if (outcome.avgLogprob < o.lpThreshold) needsFallback = true;
-    if (outcome.noSpeechProb > o.nsThreshold && outcome.avgLogprob < o.lpThreshold) needsFallback = false; // silence
-    if (!needsFallback) break;
-  }
-  return outcome!;
   }
 }
