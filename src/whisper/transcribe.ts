@@ -237,9 +237,11 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
       }
     }
 
-    // the previous window's last words heard again at this window's start (see seams.ts)
+    // the previous window's last words heard again at this window's start (see seams.ts); with
+    // word timing the window seeks to the last word's aligned end instead, and sung lyrics repeat
+    // for real more often, so the cut is left to plain transcription
     const last = segments[segments.length - 1];
-    if (last && built.length) trimSeamRepeat(tk, last, built[0]!);
+    if (last && built.length && !opts.wordTimestamps) trimSeamRepeat(tk, last, built[0]!);
     for (const s of built) {
       if (s.start === s.end || s.text.trim() === "") {
         s.text = "";
