@@ -309,34 +309,32 @@ describe("isolated model wire format", () => {
   });
 });
 
+// Generated test graphs: a float value info, and a graph encoded as an opset-17 model.
+const f = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+const encodeGraph = (graph: object): Uint8Array =>
+  ModelProto.encode(ModelProto.fromObject({ irVersion: 8, opsetImport: [{ domain: "", version: 17 }], graph })).finish();
+
 describe("fuseAttention", () => {
   // htdemucs' exported attention: heads already split as [1, 8, S, 64], q and kᵀ each scaled by
   // d^-1/4, then MatMul → Softmax → MatMul. The rewrite must give the same output.
   function attentionGraph(S: number, L: number): Uint8Array {
-    const f = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
     const c = (name: string, v: number) => ({ name, dims: [], dataType: 1, floatData: [v] });
     const s4 = Math.pow(64, -0.25);
-    return ModelProto.encode(
-      ModelProto.fromObject({
-        irVersion: 8,
-        opsetImport: [{ domain: "", version: 17 }],
-        graph: {
-          name: "attn",
-          node: [
-            { name: "qs", opType: "Mul", input: ["q", "s"], output: ["q_s"] },
-            { name: "kt", opType: "Transpose", input: ["k"], output: ["k_t"], attribute: [{ name: "perm", type: 7, ints: [0, 1, 3, 2] }] },
-            { name: "ks", opType: "Mul", input: ["k_t", "s"], output: ["k_s"] },
-            { name: "mm1", opType: "MatMul", input: ["q_s", "k_s"], output: ["scores"] },
-            { name: "sm", opType: "Softmax", input: ["scores"], output: ["probs"], attribute: [{ name: "axis", type: 2, i: -1 }] },
-            { name: "mm2", opType: "MatMul", input: ["probs", "v"], output: ["ctx"] },
-            { name: "out", opType: "Add", input: ["ctx", "one"], output: ["y"] },
-          ],
-          initializer: [c("s", s4), c("one", 1)],
-          input: [f("q", [1, 8, S, 64]), f("k", [1, 8, L, 64]), f("v", [1, 8, L, 64])],
-          output: [f("y", [1, 8, S, 64])],
-        },
-      }),
-    ).finish();
+    return encodeGraph({
+      name: "attn",
+      node: [
+        { name: "qs", opType: "Mul", input: ["q", "s"], output: ["q_s"] },
+        { name: "kt", opType: "Transpose", input: ["k"], output: ["k_t"], attribute: [{ name: "perm", type: 7, ints: [0, 1, 3, 2] }] },
+        { name: "ks", opType: "Mul", input: ["k_t", "s"], output: ["k_s"] },
+        { name: "mm1", opType: "MatMul", input: ["q_s", "k_s"], output: ["scores"] },
+        { name: "sm", opType: "Softmax", input: ["scores"], output: ["probs"], attribute: [{ name: "axis", type: 2, i: -1 }] },
+        { name: "mm2", opType: "MatMul", input: ["probs", "v"], output: ["ctx"] },
+        { name: "out", opType: "Add", input: ["ctx", "one"], output: ["y"] },
+      ],
+      initializer: [c("s", s4), c("one", 1)],
+      input: [f("q", [1, 8, S, 64]), f("k", [1, 8, L, 64]), f("v", [1, 8, L, 64])],
+      output: [f("y", [1, 8, S, 64])],
+    });
   }
 
   test("rewrites the pattern into MultiHeadAttention with the same output", async () => {
@@ -383,7 +381,6 @@ describe("rewriteConvTranspose", () => {
   // htdemucs' decoder upsampling: ConvTranspose kernel 8 / stride 4 along frequency ([8, 1] on
   // [B, C, F, T]) and along time (1D), no padding, with bias.
   function convTrGraph(): Uint8Array {
-    const f = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
     let seed = 11;
     const rnd = (n: number) => Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 2);
     const w = (name: string, dims: number[]) => ({ name, dims, dataType: 1, floatData: rnd(dims.reduce((a, b) => a * b, 1)) });
@@ -392,22 +389,16 @@ describe("rewriteConvTranspose", () => {
       { name: "strides", type: 7, ints: s },
       { name: "pads", type: 7, ints: [...k.map(() => 0), ...k.map(() => 0)] },
     ];
-    return ModelProto.encode(
-      ModelProto.fromObject({
-        irVersion: 8,
-        opsetImport: [{ domain: "", version: 17 }],
-        graph: {
-          name: "convtr",
-          node: [
-            { name: "/decoder.0/conv_tr/ConvTranspose", opType: "ConvTranspose", input: ["x2", "w2", "b2"], output: ["y2"], attribute: attrs([8, 1], [4, 1]) },
-            { name: "/tdecoder.0/conv_tr/ConvTranspose", opType: "ConvTranspose", input: ["x1", "w1", "b1"], output: ["y1"], attribute: attrs([8], [4]) },
-          ],
-          initializer: [w("w2", [6, 5, 8, 1]), w("b2", [5]), w("w1", [6, 3, 8]), w("b1", [3])],
-          input: [f("x2", [1, 6, 7, 9]), f("x1", [1, 6, 11])],
-          output: [f("y2", [1, 5, 32, 9]), f("y1", [1, 3, 48])],
-        },
-      }),
-    ).finish();
+    return encodeGraph({
+      name: "convtr",
+      node: [
+        { name: "/decoder.0/conv_tr/ConvTranspose", opType: "ConvTranspose", input: ["x2", "w2", "b2"], output: ["y2"], attribute: attrs([8, 1], [4, 1]) },
+        { name: "/tdecoder.0/conv_tr/ConvTranspose", opType: "ConvTranspose", input: ["x1", "w1", "b1"], output: ["y1"], attribute: attrs([8], [4]) },
+      ],
+      initializer: [w("w2", [6, 5, 8, 1]), w("b2", [5]), w("w1", [6, 3, 8]), w("b1", [3])],
+      input: [f("x2", [1, 6, 7, 9]), f("x1", [1, 6, 11])],
+      output: [f("y2", [1, 5, 32, 9]), f("y1", [1, 3, 48])],
+    });
   }
 
   test("a 2-tap Conv + interleave gives ConvTranspose's output, 2D and 1D", async () => {

@@ -9,9 +9,12 @@ import type { PcmAudio } from "../src/audio/pcm";
 import { CancelledError, quietContext } from "../src/core/work";
 import { ensureWhisperModel, loadDefaultWhisperModel } from "../src/whisper/node";
 import type { WhisperModel } from "../src/whisper/model";
-import { applyRules } from "../src/whisper/decoding";
+import { applyRules, decodeWindow, encodeWindow, newTrace, releaseTrace, seededRng } from "../src/whisper/decoding";
+import { flashEncoderAttention } from "../src/whisper/derive";
+import { logMelSpectrogram, melWindow } from "../src/whisper/mel";
+import * as W from "../src/whisper/onnx-wire";
 import { transcribe } from "../src/whisper/transcribe";
-import { medianFilterRow } from "../src/whisper/words";
+import { medianFilter7 } from "../src/whisper/words";
 import { repeatedWords, SEAM_GAP_S, trimSeamRepeat } from "../src/whisper/seams";
 import { wer } from "../src/whisper/wer";
 import { WhisperTokenizer } from "../src/whisper/tokenizer";
@@ -130,28 +133,28 @@ describe("decoding rules", () => {
 
 describe("log-softmax from the decoder's text-logit statistics", () => {
   test("gives the tokens and log-probabilities of the full JavaScript sum", async () => {
-    // the same model with the statistics outputs hidden: decoding.ts then sums all 51,864 exp()s
-    const hide = (s: WhisperModel["decoder"]): WhisperModel["decoder"] => ({
-      ...s,
-      async run(feeds, fetches) {
-        const out = await s.run(feeds, fetches);
-        delete out.logits_text_max;
-        delete out.logits_text_sumexp;
-        return out;
-      },
+    // the decoder sessions of `model` with `see` called on every step's outputs
+    const tapped = (see: (out: Record<string, unknown>) => void): WhisperModel => {
+      const tap = (s: WhisperModel["decoder"]): WhisperModel["decoder"] => ({
+        ...s,
+        async run(feeds, fetches) {
+          const out = await s.run(feeds, fetches);
+          see(out);
+          return out;
+        },
+      });
+      return { ...model, decoder: tap(model.decoder), decoderAttn: async () => tap(await model.decoderAttn()) };
+    };
+    // statistics outputs hidden: decoding.ts then sums all 51,864 exp()s
+    const full = tapped((out) => {
+      delete out.logits_text_max;
+      delete out.logits_text_sumexp;
     });
-    const full: WhisperModel = { ...model, decoder: hide(model.decoder), decoderAttn: async () => hide(await model.decoderAttn()) };
-    // and one that counts the steps whose outputs carry the statistics (the fast path ran)
+    // and counting the steps whose outputs carry the statistics (the fast path ran)
     let withStats = 0;
-    const count = (s: WhisperModel["decoder"]): WhisperModel["decoder"] => ({
-      ...s,
-      async run(feeds, fetches) {
-        const out = await s.run(feeds, fetches);
-        if (out.logits_text_sumexp) withStats++;
-        return out;
-      },
+    const fastModel = tapped((out) => {
+      if (out.logits_text_sumexp) withStats++;
     });
-    const fastModel: WhisperModel = { ...model, decoder: count(model.decoder), decoderAttn: async () => count(await model.decoderAttn()) };
     let segments = 0;
     for (const [clip, words] of [["speech/harvard-01.wav", false], ["speech/harvard-03.wav", true], ["speech/long-harvard.wav", false]] as const) {
       const a = await audio(clip);
@@ -173,8 +176,6 @@ describe("log-softmax from the decoder's text-logit statistics", () => {
 
 describe("encoder attention rewrite", () => {
   test("Attention (packed QKV, no mask) and its MatMul + Split + MultiHeadAttention form agree", async () => {
-    const W = await import("../src/whisper/onnx-wire");
-    const { flashEncoderAttention } = await import("../src/whisper/derive");
     const ort = model.ort;
     const D = 48, S = 40, heads = 6;
     let seed = 11;
@@ -211,8 +212,6 @@ describe("encoder attention rewrite", () => {
 
 describe("temperature fallback", () => {
   test("a sampling attempt replaying the greedy trace decodes exactly as one that runs every step", async () => {
-    const { decodeWindow, encodeWindow, newTrace, releaseTrace, seededRng } = await import("../src/whisper/decoding");
-    const { logMelSpectrogram, melWindow } = await import("../src/whisper/mel");
     const tk = model.tokenizer;
     let saved = 0;
     for (const [clip, words] of [["speech/harvard-03.wav", false], ["speech/harvard-05.wav", true]] as const) {
@@ -253,7 +252,7 @@ describe("word timing helpers", () => {
       const n = 1 + Math.floor(rnd() * 30);
       // few distinct values, so ties are common
       const row = new Float32Array(n).map(() => Math.floor(rnd() * 5) - 2 + (rnd() < 0.5 ? rnd() : 0));
-      const got = medianFilterRow(row, 7);
+      const got = medianFilter7(row);
       const want = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         const w: number[] = [];

@@ -188,15 +188,15 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
 /** `sub` (a GraphProto) with its mask-free, single-output Attention nodes rewritten; `outer`:
  * initializers of enclosing graphs the nodes may read. */
 export function flashEncoderAttention(sub: Uint8Array, outer?: Map<string, W.WireField>): Uint8Array {
-  const own = W.parseGraph(sub).initializers;
+  const g = W.parseGraph(sub);
   const parts: Uint8Array[] = [];
   let rewritten = 0;
-  for (const f of W.readFields(sub)) {
+  for (const f of g.fields) {
     if (f.field !== 1) { parts.push(f.raw); continue; }
     const n = W.parseNode(f);
     const [x, w, b, ...rest] = n.inputs;
     const heads = W.attrInt(n.attributes.get("num_heads"));
-    const bias = b ? own.get(b) ?? outer?.get(b) : undefined;
+    const bias = b ? g.initializers.get(b) ?? outer?.get(b) : undefined;
     const plain = n.opType === "Attention" && n.domain === "com.microsoft" && n.outputs.length === 1 && rest.every((i) => !i) && !W.attrInt(n.attributes.get("unidirectional"));
     if (!plain || !x || !w || !bias || !heads) { parts.push(f.raw); continue; }
     const third = W.readFields(bias.bytes!).filter((d) => d.field === 1).map((d) => Number(d.varint))[0]! / 3;

@@ -10,7 +10,6 @@ import type { Segment, Word } from "./transcribe";
 import type { LogMel } from "./mel";
 
 const TOKENS_PER_SECOND = 50; // audio-encoder positions per second
-const MEDFILT_WIDTH = 7;
 const PREPEND_PUNCTUATIONS = "\"'“¿([{-";
 const APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、";
 const SENTENCE_END = ".。!！?？";
@@ -47,23 +46,14 @@ export function dtw(x: Float32Array, N: number, M: number): { textIndices: numbe
   return { textIndices: ti.reverse(), timeIndices: tj.reverse() };
 }
 
-/** Median filter along the last axis, reflect padding (as openai's median_filter). Width 7 (what
- * word timing uses) runs a 13-comparison selection network: sorting a 7-array per element took
+/** Width-7 median filter along the last axis (openai's MEDFILT_WIDTH), reflect padding (as its
+ * median_filter), as a 13-comparison selection network: sorting a 7-array per element took
  * ~0.3 s a 30 s window (8 heads x ~100 tokens x 1500 frames). */
-export function medianFilterRow(row: Float32Array, width: number): Float32Array {
+export function medianFilter7(row: Float32Array): Float32Array {
   const n = row.length;
-  const half = width >> 1;
-  if (n <= half) return row;
+  if (n <= 3) return row;
   const out = new Float32Array(n);
   const at = (j: number) => row[j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j]!;
-  if (width !== 7) {
-    const win: number[] = new Array(width);
-    for (let i = 0; i < n; i++) {
-      for (let k = -half; k <= half; k++) win[k + half] = at(i + k);
-      out[i] = win.sort((x, y) => x - y)[half]!;
-    }
-    return out;
-  }
   for (let i = 0; i < n; i++) {
     const edge = i < 3 || i > n - 4;
     let p0 = edge ? at(i - 3) : row[i - 3]!, p1 = edge ? at(i - 2) : row[i - 2]!, p2 = edge ? at(i - 1) : row[i - 1]!;
@@ -224,7 +214,7 @@ export function addWordTimestamps(model: WhisperModel, segments: Segment[], offs
       for (let r = 0; r < R; r++) w[r * T + t] = (w[r * T + t]! - mean) / std;
     }
     for (let r = 0; r < R; r++) {
-      const f = medianFilterRow(w.subarray(r * T, (r + 1) * T), MEDFILT_WIDTH);
+      const f = medianFilter7(w.subarray(r * T, (r + 1) * T));
       for (let t = 0; t < T; t++) matrix[r * T + t]! += f[t]! / H;
     }
   }
