@@ -1,6 +1,8 @@
 // One side of bench/separate.ts: separates a WAV file with our core and streams the four stems to
 // <outdir>/<stem>.wav. Run as its own process so its wall time and peak RSS can be measured.
-//   bun bench/separate-run.ts <input.wav> <outdir> [--isolated] [--shifts N] [--overlap X]
+//   bun bench/separate-run.ts <input.wav> <outdir> [--isolated] [--shifts N] [--overlap X] [--models-dir D | --in-memory]
+// The split graph is read from --models-dir (default ./models, as the server does; written there
+// first if missing) unless --in-memory splits it at load instead.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { decodeWav } from "../src/audio/wav";
@@ -9,13 +11,20 @@ import { loadDemucsIsolated, loadDemucsNode } from "../src/separation/node";
 import { wavFileSink } from "../src/separation/wav-sink";
 
 const { values, positionals } = parseArgs({
-  options: { isolated: { type: "boolean" }, shifts: { type: "string" }, overlap: { type: "string" } },
+  options: {
+    isolated: { type: "boolean" },
+    shifts: { type: "string" },
+    overlap: { type: "string" },
+    "models-dir": { type: "string" },
+    "in-memory": { type: "boolean" },
+  },
   allowPositionals: true,
 });
 const [input, outdir] = positionals;
 if (!input || !outdir) throw new Error("usage: separate-run.ts <input.wav> <outdir> [--isolated]");
 const t0 = performance.now();
-const model = values.isolated ? await loadDemucsIsolated() : await loadDemucsNode();
+const opts = { modelsDir: values["in-memory"] ? undefined : (values["models-dir"] ?? "models") };
+const model = values.isolated ? await loadDemucsIsolated(opts) : await loadDemucsNode(opts);
 const tLoad = performance.now();
 const mix = decodeWav(readFileSync(input));
 const sink = wavFileSink(outdir);

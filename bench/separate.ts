@@ -3,7 +3,7 @@
 // from /proc VmHWM/VmRSS polling) and plain SDR per stem against the true stems
 // (SDR = 10 log10(sum ref^2 / sum (ref - est)^2), both channels, whole length), plus user+system
 // CPU seconds (less sensitive than wall time to other load on the shared machine).
-//   bun bench/separate.ts [--only song|loop] [--skip-cli] [--isolated] [--runs N]
+//   bun bench/separate.ts [--only song|loop] [--skip-cli] [--isolated] [--runs N] [--in-memory] [--tunables T]
 // The machine is shared: timings are noisy; with --runs N each side runs N times and the best wall
 // time (and the peak RSS of that run) is kept.
 import { spawn } from "node:child_process";
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     runs: { type: "string" },
     shifts: { type: "string" },
     tunables: { type: "string" }, // GLIBC_TUNABLES for our side (default: MALLOC_ENV's)
+    "in-memory": { type: "boolean" }, // split the graph at load instead of reading models/htdemucs-parts
   },
 });
 const RUNS = Number(values.runs ?? 1);
@@ -156,7 +157,7 @@ for (const c of cases) {
     {
       label: values.isolated ? "ours (isolated child)" : "ours",
       cmd: process.execPath,
-      args: ["bench/separate-run.ts", input, join(root, c.key, "ours"), ...(values.isolated ? ["--isolated"] : []), ...(values.shifts ? ["--shifts", values.shifts] : [])],
+      args: ["bench/separate-run.ts", input, join(root, c.key, "ours"), ...(values.isolated ? ["--isolated"] : []), ...(values.shifts ? ["--shifts", values.shifts] : []), ...(values["in-memory"] ? ["--in-memory"] : [])],
       dir: join(root, c.key, "ours"),
       // in-process: the process is started with the malloc settings the isolated child gets anyway
       env: values.isolated ? (values.tunables ? { STEMSCRIBE_DEMUCS_TUNABLES: values.tunables } : {}) : values.tunables ? { GLIBC_TUNABLES: values.tunables } : MALLOC_ENV,

@@ -1,7 +1,7 @@
 // Demucs separation core: DSP exactness, overlap-add, progress, cancellation, input formats — against
 // generated tiny models — plus one short real-model excerpt for separation quality.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -23,6 +23,7 @@ import { defaultModelPath, f32bytes, FrameReader, frameHeader, loadDemucsIsolate
 import { fuseAttention } from "../src/separation/attention";
 import { rewriteConvTransposeIn } from "../src/separation/conv-transpose";
 import { ModelProto } from "../src/separation/onnx-proto";
+import { DEMUCS_PARTS_DIR_NAME, readDemucsParts } from "../src/separation/parts-cache";
 import { TINY_SPEC_SCALE, TINY_WAVE_SCALE, tinyDemucsModel } from "./fixtures-gen/tiny-demucs";
 
 const RATE = 44100;
@@ -230,18 +231,33 @@ describe("separate() with a generated tiny model", () => {
     expect(seen.length).toBe(3);
   }, 60_000);
 
-  test("an isolated child (STFT/iSTFT in the child, only audio over the pipe) gives the in-process stems", async () => {
-    const iso = await loadDemucsIsolated({ modelPath: join(dir, "tiny.onnx"), sessionOptions: { intraOpNumThreads: 1 } });
+  test("an isolated child (STFT/iSTFT in the child, only audio over the pipe, split graph read from a models dir) gives the in-process stems", async () => {
+    const modelsDir = join(dir, "models");
+    const src = join(dir, "tiny.onnx");
+    expect(readDemucsParts(modelsDir, src)).toBeNull();
+    const iso = await loadDemucsIsolated({ modelPath: src, modelsDir, sessionOptions: { intraOpNumThreads: 1 } });
     try {
+      // the parts were written by a separate process before the child started, and are current
+      const parts = readDemucsParts(modelsDir, src)!;
+      expect(parts.parts.length).toBeGreaterThan(0);
+      expect(existsSync(join(modelsDir, DEMUCS_PARTS_DIR_NAME, "part0.onnx"))).toBe(true);
       expect(typeof iso.inferSources).toBe("function");
       const n = Math.round(RATE * 12);
       const part: PcmAudio = { sampleRate: RATE, channels: [x0.slice(0, n), x1.slice(0, n)] };
       const [a, b] = [await separate(model, part, {}, ctxWith()), await separate(iso, part, {}, ctxWith())];
       for (const s of STEMS) for (let c = 0; c < 2; c++) expect(b[s].channels[c]).toEqual(a[s].channels[c]!);
       expectScaledCopies(b, [x0.slice(0, n), x1.slice(0, n)], 45);
+      // inferSources writes into the buffer it is given
+      const into = new Float32Array(4 * 2 * 343980);
+      expect(await iso.inferSources!(new Float32Array(2 * 343980).fill(0.25), undefined, into)).toBe(into);
+      expect(into.some((v) => v !== 0)).toBe(true);
     } finally {
       await iso.dispose();
     }
+    // a changed source file makes the written parts stale
+    const later = new Date(Date.now() + 5000);
+    utimesSync(src, later, later);
+    expect(readDemucsParts(modelsDir, src)).toBeNull();
   }, 60_000);
 
   test("cancel during a model run (isolated child): the child is killed within a second", async () => {
@@ -446,6 +462,27 @@ describe("rewriteConvTranspose", () => {
 });
 
 describe.skipIf(!haveReal)("real htdemucs.onnx", () => {
+  test("the split graph read from the models dir runs exactly like the graph split in memory", async () => {
+    const seg = 343980;
+    const mix = decodeWav(readFileSync(SONG + "mixture.wav"));
+    const wave = new Float32Array(2 * seg);
+    wave.set(mix.channels[0]!.subarray(RATE, RATE + seg));
+    wave.set(mix.channels[1]!.subarray(RATE, RATE + seg), seg);
+    const spec = stereoSpec(wave.subarray(0, seg), wave.subarray(seg));
+    const outs = [];
+    for (const opts of [{ modelsDir: "models" }, {}]) {
+      const model = await loadDemucsNode(opts);
+      try {
+        outs.push(await model.infer(wave, spec));
+      } finally {
+        await model.dispose();
+      }
+    }
+    expect(readDemucsParts("models", defaultModelPath())).not.toBeNull();
+    expect(outs[0]!.wave).toEqual(outs[1]!.wave);
+    expect(outs[0]!.spec).toEqual(outs[1]!.spec);
+  }, 120_000);
+
   test("10 s excerpt separates with sensible SDR on every stem", async () => {
     const from = 6 * RATE;
     const n = 10 * RATE;

@@ -1,6 +1,7 @@
 // Child process behind loadDemucsIsolated (./node.ts): loads the model, then answers inference frames
 // on stdin/stdout until stdin closes. Killed (SIGKILL) by the parent to cancel a running segment.
 import { segmentSources } from "./core";
+import { ensureDemucsParts } from "./parts-cache";
 import { f32bytes, FrameReader, frameHeader, loadDemucsNode, MSG_ERROR, MSG_INFER, MSG_READY, MSG_SOURCES } from "./node";
 
 const out = process.stdout;
@@ -12,9 +13,15 @@ function sendError(id: number, e: unknown) {
   send([frameHeader(MSG_ERROR, id, msg.length, 0), msg]);
 }
 
+if (process.env.DEMUCS_DERIVE_ONLY) {
+  ensureDemucsParts(process.env.DEMUCS_MODELS_DIR!, process.env.DEMUCS_MODEL!);
+  process.exit(0);
+}
+
 try {
   const model = await loadDemucsNode({
     modelPath: process.env.DEMUCS_MODEL!,
+    modelsDir: process.env.DEMUCS_MODELS_DIR || undefined,
     split: process.env.DEMUCS_SPLIT !== "0",
     fuseAttention: process.env.DEMUCS_FUSE_ATTENTION !== "0",
     rewriteConvTranspose: process.env.DEMUCS_REWRITE_CONVTR !== "0",

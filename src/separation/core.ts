@@ -59,7 +59,7 @@ interface Pass {
  * planar [2][segmentLength]. Uses the model's own `inferSources` when it has one.
  */
 export async function segmentSources(model: DemucsModel, wave: Float32Array, signal?: AbortSignal, specBuf?: Float32Array, into?: Float32Array): Promise<Float32Array> {
-  if (model.inferSources) return model.inferSources(wave, signal);
+  if (model.inferSources) return model.inferSources(wave, signal, into);
   const SEG = model.segmentLength;
   const spec = stereoSpec(wave.subarray(0, SEG), wave.subarray(SEG, 2 * SEG), specBuf);
   const out = await model.infer(wave, spec, signal);

