@@ -7,6 +7,7 @@
 // starts. Timings on a shared 2-core machine are noisy: each figure is the best of N runs
 // (default 2), and the two systems alternate run by run so they see similar load.
 import { spawnSync } from "node:child_process";
+import { SERVER_ENV } from "../src/config";
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import { decodeAudio } from "../src/audio/decode";
@@ -73,7 +74,13 @@ async function child(which: "ours" | "raw", set: string): Promise<void> {
 }
 
 function spawnChild(which: string, set: string): ChildResult {
-  const r = spawnSync(process.execPath, [import.meta.path, "--child", which, "--set", set, ...(words ? ["--words"] : [])], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [import.meta.path, "--child", which, "--set", set, ...(words ? ["--words"] : [])], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 64 << 20,
+    // both systems with the allocator setting `npm start` gives the server
+    env: { ...SERVER_ENV, ...process.env },
+  });
   if (r.status !== 0) throw new Error(`${which} child failed (${r.status})`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }

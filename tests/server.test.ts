@@ -262,3 +262,12 @@ describe("failures", () => {
     expect((await waitDone(s.url, other.id)).status).toBe("completed");
   });
 });
+
+describe("startup", () => {
+  test("`npm start` starts Bun with the server's allocator setting (SERVER_ENV)", async () => {
+    const { SERVER_ENV } = await import("../src/config");
+    const pkg = JSON.parse(await Bun.file(new URL("../package.json", import.meta.url)).text());
+    const prefix = Object.entries(SERVER_ENV).map(([k, v]) => `${k}=\${${k}:-${v}} `).join("");
+    expect(pkg.scripts.start).toBe(`${prefix}bun src/server.ts`);
+  });
+});
