@@ -260,6 +260,18 @@ describe("separate() with a generated tiny model", () => {
     expect(readDemucsParts(modelsDir, src)).toBeNull();
   }, 60_000);
 
+  test("an isolated child whose models dir cannot be written splits the graph in memory instead", async () => {
+    const notADir = join(dir, "tiny.onnx"); // a file: mkdir under it fails
+    const iso = await loadDemucsIsolated({ modelPath: join(dir, "tiny.onnx"), modelsDir: notADir, sessionOptions: { intraOpNumThreads: 1 } });
+    try {
+      const out = await iso.inferSources!(new Float32Array(2 * 343980).fill(0.25));
+      expect(out.length).toBe(4 * 2 * 343980);
+      expect(out.some((v) => v !== 0)).toBe(true);
+    } finally {
+      await iso.dispose();
+    }
+  }, 60_000);
+
   test("cancel during a model run (isolated child): the child is killed within a second", async () => {
     const iso = await loadDemucsIsolated({ modelPath: join(dir, "slow.onnx"), sessionOptions: { intraOpNumThreads: 1 } });
     try {

@@ -251,7 +251,11 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       proc.on("exit", res);
       proc.on("error", rej);
     });
-    if (code !== 0) throw new Error(`demucs: writing the split model to ${opts.modelsDir} failed (exit ${code})`);
+    if (code !== 0) {
+      // e.g. a read-only models dir: split in memory at every child start instead (slower start)
+      console.warn(`demucs: could not write the split model under ${opts.modelsDir} (exit ${code}); splitting it in memory`);
+      env.DEMUCS_MODELS_DIR = "";
+    }
   }
 
   function start(): Child {
