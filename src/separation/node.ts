@@ -74,8 +74,8 @@ function usesPartsCache(opts: NodeDemucsOptions): opts is NodeDemucsOptions & { 
  * from files (./parts-cache.ts: ~230 MB less JavaScript garbage from the load for mimalloc to keep), the
  * parent reusing one buffer for each segment's sources, and 16 MB: one segment in-process 110k -> 23-33k
  * minor faults, 1.0 -> 0.5 s system CPU; the song in-process 20.3-21.6 s -> 15.1-15.5 s (interleaved
- * A/B); the loop isolated 78.1-84.6 s at 1376 MB (tree) / 1406 MB (sum of the two peaks) <- this. The
- * child alone on the loop: 8 MB 1115 MB, 16 MB 1268 MB.
+ * A/B); the loop isolated 78.1-84.6 s at 1376-1463 MB (tree) <- this; 8 MB 87.9 s at 1316 MB (best of
+ * 2 each). The child alone on the loop: 8 MB 1115 MB, 16 MB 1268 MB.
  *
  * (*) about the 4 MB row's CPU. Blocks above the threshold are mmapped per allocation and cost page
  * faults and zeroing on every run; blocks below stay in the heap and are reused, at the price of
