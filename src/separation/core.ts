@@ -2,7 +2,10 @@
 // normalisation of demucs/separate.py), in plain TypeScript: no Bun, Node or DOM APIs.
 //
 // - The mix is normalised by the mean/std of its mono downmix (applied on the fly, no copy) and the
-//   stems are de-normalised the same way demucs does (`* std + mean`).
+//   stems are de-normalised with `* std + mean / sources`: demucs adds the whole mean to every source,
+//   so its stems sum to the mix plus 3x its DC offset; sharing it keeps the stems summing to the mix.
+//   On the song (mean 8.3e-4, all of it in the drums) that is +0.004 / +0.022 / +0.018 / +0.059 dB SDR
+//   for drums / bass / other / vocals.
 // - Segments of `segment` seconds start every (1 - overlap) * segment; each is fed to the model with
 //   real audio as context up to the model's 7.8 s (demucs' TensorChunk.padded), and the centre of the
 //   output is overlap-added with demucs' triangular transition weights, normalised by the weight sum.
@@ -226,6 +229,7 @@ export async function separate(
     const n = final - emitted;
     const chunk = {} as Record<StemName, Float32Array[]>;
     const scale = std / passes.length;
+    const dc = mean / nSrc; // the mix's mean, given back once across the sources (see the top)
     for (let k = 0; k < STEMS.length; k++) {
       const s = srcIndex[k]!;
       const chans: Float32Array[] = [];
@@ -239,10 +243,10 @@ export async function separate(
           v0 += p.acc[2 * s]![t]! * iw;
           v1 += p.acc[2 * s + 1]![t]! * iw;
         }
-        if (outChannels === 1) chans[0]![t] = (v0 + v1) * 0.5 * scale + mean;
+        if (outChannels === 1) chans[0]![t] = (v0 + v1) * 0.5 * scale + dc;
         else {
-          chans[0]![t] = v0 * scale + mean;
-          chans[1]![t] = v1 * scale + mean;
+          chans[0]![t] = v0 * scale + dc;
+          chans[1]![t] = v1 * scale + dc;
         }
       }
       chunk[STEMS[k]!] = chans;
