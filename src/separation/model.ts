@@ -5,7 +5,7 @@ import { CancelledError, throwIfAborted } from "../core/work";
 import { fuseAttentionIn } from "./attention";
 import { rewriteConvTransposeIn } from "./conv-transpose";
 import { ModelProto } from "./onnx-proto";
-import { splitModel, type GraphIO } from "./split";
+import { splitModel, type GraphIO, type SplitGraph } from "./split";
 import { STEMS, type DemucsInferenceResult, type DemucsModel, type StemName } from "./types";
 
 /** The subset of onnxruntime's module API this file uses (onnxruntime-node and -web both fit). */
@@ -29,6 +29,19 @@ export interface PresplitModel {
   parts: { model: Uint8Array | string; inputs: string[]; outputs: string[] }[];
   inputs: GraphIO[];
   outputs: GraphIO[];
+}
+
+/** htdemucs.onnx decoded, with the attention and/or ConvTranspose rewrites applied (a ModelProto
+ * object, for splitModel or re-encoding). */
+export function rewrittenDemucs(bytes: Uint8Array, opts: { fuse: boolean; convTr: boolean }): any {
+  const decoded: any = ModelProto.decode(bytes);
+  if (opts.fuse) fuseAttentionIn(decoded);
+  if (opts.convTr) rewriteConvTransposeIn(decoded);
+  return decoded;
+}
+
+function toPresplit(g: SplitGraph): PresplitModel {
+  return { parts: g.parts.map((p) => ({ model: p.bytes, inputs: p.inputs, outputs: p.outputs })), inputs: g.inputs, outputs: g.outputs };
 }
 
 export interface LoadDemucsOptions {
@@ -105,32 +118,17 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   let inputs: { name: string; dims: (number | null)[] | null }[];
   let outputs: { name: string; dims: (number | null)[] | null }[];
   // Decoded once and rewritten in place, then split (or re-encoded for one session).
-  let decoded: any;
-  if (split || fuse || convTr) {
-    decoded = ModelProto.decode(opts.model as Uint8Array);
-    if (fuse) fuseAttentionIn(decoded);
-    if (convTr) rewriteConvTransposeIn(decoded);
-  }
-  if (presplit) {
-    try {
-      for (const p of presplit.parts) {
-        parts.push({ session: await ort.InferenceSession.create(p.model, sessionOptions), inputs: p.inputs, outputs: p.outputs });
-      }
-    } catch (e) {
-      for (const p of parts) await p.session.release();
-      throw e;
-    }
-    inputs = presplit.inputs;
-    outputs = presplit.outputs;
-  } else if (split) {
-    // At least 400 nodes a part: 8 parts. Measured on the song in-process (fused attention and
-    // ConvTranspose): 8 parts 18.0-18.4 s at 1.12-1.13 GB, 32 parts (60 nodes) 19.9-20.3 s at
-    // 1.03-1.11 GB, 3-4 parts no faster, 1 part 16.6-17.0 s but 2.27 GB. Fewer parts means fewer
-    // per-session thread pools woken and fewer outputs copied out to JS between parts.
-    const graph = splitModel(decoded, DEMUCS_PART_NODES);
+  const decoded = split || fuse || convTr ? rewrittenDemucs(opts.model as Uint8Array, { fuse, convTr }) : undefined;
+  // At least 400 nodes a part: 8 parts. Measured on the song in-process (fused attention and
+  // ConvTranspose): 8 parts 18.0-18.4 s at 1.12-1.13 GB, 32 parts (60 nodes) 19.9-20.3 s at
+  // 1.03-1.11 GB, 3-4 parts no faster, 1 part 16.6-17.0 s but 2.27 GB. Fewer parts means fewer
+  // per-session thread pools woken and fewer outputs copied out to JS between parts.
+  const graph: PresplitModel | null =
+    presplit ?? (split ? toPresplit(splitModel(decoded, DEMUCS_PART_NODES)) : null);
+  if (graph) {
     try {
       for (const p of graph.parts) {
-        parts.push({ session: await ort.InferenceSession.create(p.bytes, sessionOptions), inputs: p.inputs, outputs: p.outputs });
+        parts.push({ session: await ort.InferenceSession.create(p.model, sessionOptions), inputs: p.inputs, outputs: p.outputs });
       }
     } catch (e) {
       for (const p of parts) await p.session.release();

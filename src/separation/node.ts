@@ -164,7 +164,7 @@ export class FrameReader {
     /** Where a frame's first payload goes when the caller has a buffer of exactly that size for it
      * (a segment's sources every ~2 s: reusing one buffer keeps ~11 MB of garbage a segment, ~360 MB
      * over a 3-minute song before a GC, out of the server process). */
-    private destination?: (type: number, id: number, bytes: number) => Uint8Array | undefined,
+    private destination?: (type: number, id: number) => Uint8Array | undefined,
   ) {}
   push(chunk: Uint8Array) {
     let at = 0;
@@ -183,7 +183,7 @@ export class FrameReader {
         const b1 = type === MSG_ERROR ? n1 : n1 * 4;
         const b2 = type === MSG_ERROR ? 0 : n2 * 4;
         const id = v.getUint32(4, true);
-        const dst = this.destination?.(type, id, b1);
+        const dst = this.destination?.(type, id);
         this.frame = { type, id, a: dst?.length === b1 ? dst : new Uint8Array(b1), b: new Uint8Array(b2), have: 0 };
       }
       const f = this.frame;
@@ -295,7 +295,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
         c.pending.delete(id);
         p.resolve({ a, b });
       }
-    }, (type, id, bytes) => (type === MSG_SOURCES ? c.pending.get(id)?.into : undefined));
+    }, (type, id) => (type === MSG_SOURCES ? c.pending.get(id)?.into : undefined));
     proc.stdout!.on("data", (d: Uint8Array) => reader.push(d));
     proc.on("exit", (code, sig) => fail(new Error(`demucs child exited (${sig ?? code})`)));
     proc.on("error", (e) => fail(e));

@@ -5,10 +5,7 @@
 // told to keep freed pages (see MALLOC_ENV in ./node.ts). Node/Bun only.
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fuseAttentionIn } from "./attention";
-import { rewriteConvTransposeIn } from "./conv-transpose";
-import { DEMUCS_PART_NODES, type PresplitModel } from "./model";
-import { ModelProto } from "./onnx-proto";
+import { DEMUCS_PART_NODES, rewrittenDemucs, type PresplitModel } from "./model";
 import { splitModel, type GraphIO } from "./split";
 
 export const DEMUCS_PARTS_DIR_NAME = "htdemucs-parts";
@@ -39,6 +36,10 @@ export function readDemucsParts(modelsDir: string, sourcePath: string): Presplit
     return null;
   }
   if (index.stamp !== stampOf(sourcePath) || !index.parts.every((p) => existsSync(join(dir, p.file)))) return null;
+  return fromIndex(dir, index);
+}
+
+function fromIndex(dir: string, index: PartsIndex): PresplitModel {
   return {
     parts: index.parts.map((p) => ({ model: join(dir, p.file), inputs: p.inputs, outputs: p.outputs })),
     inputs: index.inputs,
@@ -57,10 +58,7 @@ export function ensureDemucsParts(modelsDir: string, sourcePath: string): Prespl
   if (ready) return ready;
   const dir = join(modelsDir, DEMUCS_PARTS_DIR_NAME);
   mkdirSync(dir, { recursive: true });
-  const decoded: any = ModelProto.decode(new Uint8Array(readFileSync(sourcePath)));
-  fuseAttentionIn(decoded);
-  rewriteConvTransposeIn(decoded);
-  const graph = splitModel(decoded, DEMUCS_PART_NODES);
+  const graph = splitModel(rewrittenDemucs(new Uint8Array(readFileSync(sourcePath)), { fuse: true, convTr: true }), DEMUCS_PART_NODES);
   const put = (name: string, data: Uint8Array | string) => {
     const tmp = join(dir, `.${name}.${process.pid}.tmp`);
     writeFileSync(tmp, data);
@@ -73,5 +71,5 @@ export function ensureDemucsParts(modelsDir: string, sourcePath: string): Prespl
     index.parts.push({ file, inputs: p.inputs, outputs: p.outputs });
   });
   put("parts.json", JSON.stringify(index, null, 1));
-  return readDemucsParts(modelsDir, sourcePath)!;
+  return fromIndex(dir, index);
 }
