@@ -19,7 +19,7 @@ import {
   type DemucsModel,
   type StemName,
 } from "../src/separation";
-import { defaultModelPath, f32bytes, FrameReader, frameHeader, loadDemucsIsolated, loadDemucsNode, MSG_ERROR, MSG_INFER } from "../src/separation/node";
+import { defaultModelPath, f32bytes, findJemalloc, FrameReader, frameHeader, loadDemucsIsolated, loadDemucsNode, MSG_ERROR, MSG_INFER } from "../src/separation/node";
 import { fuseAttention } from "../src/separation/attention";
 import { rewriteConvTransposeIn } from "../src/separation/conv-transpose";
 import { ModelProto } from "../src/separation/onnx-proto";
@@ -282,6 +282,27 @@ describe("separate() with a generated tiny model", () => {
       expect(out.some((v) => v !== 0)).toBe(true);
     } finally {
       await iso.dispose();
+    }
+  }, 60_000);
+
+  test("the isolated child runs on jemalloc when the system has it (npm test installs it), else on glibc", async () => {
+    const maps = (pid: number) => readFileSync(`/proc/${pid}/maps`, "utf8");
+    const je = findJemalloc();
+    const a = await loadDemucsIsolated({ modelPath: join(dir, "tiny.onnx"), sessionOptions: { intraOpNumThreads: 1 } });
+    const b = await loadDemucsIsolated({ modelPath: join(dir, "tiny.onnx"), sessionOptions: { intraOpNumThreads: 1 }, jemalloc: false });
+    try {
+      expect(a.allocator).toBe(je ?? "glibc");
+      expect(b.allocator).toBe("glibc");
+      if (process.platform === "linux") {
+        if (je) expect(maps(a.pid!)).toContain("libjemalloc");
+        expect(maps(b.pid!)).not.toContain("libjemalloc");
+      }
+      // same output either way
+      const x = new Float32Array(2 * 343980).fill(0.25);
+      expect(await a.inferSources!(x)).toEqual(await b.inferSources!(x));
+    } finally {
+      await a.dispose();
+      await b.dispose();
     }
   }, 60_000);
 
