@@ -23,6 +23,8 @@ export interface Config {
   webDir: string;
   /** Refuse Hub model names (no downloads ever). */
   offline: boolean;
+  /** How long the separation child may sit idle before it exits and gives its memory back. */
+  demucsIdleMs: number;
 }
 
 interface Option { flag: string; env: string; key: keyof Config; parse: (v: string) => unknown; help: string }
@@ -44,6 +46,7 @@ export const OPTIONS: Option[] = [
   { flag: "--cors-origin", env: "STEMSCRIBE_CORS_ORIGIN", key: "corsOrigin", parse: String, help: "Access-Control-Allow-Origin value (default *)" },
   { flag: "--offline", env: "STEMSCRIBE_OFFLINE", key: "offline", parse: (v) => v === "1" || v === "true", help: "refuse Hub model names, never download (true/false, default false)" },
   { flag: "--web-dir", env: "STEMSCRIBE_WEB_DIR", key: "webDir", parse: String, help: "static web UI directory (default ./web)" },
+  { flag: "--demucs-idle", env: "STEMSCRIBE_DEMUCS_IDLE_S", key: "demucsIdleMs", parse: (v) => num(v) * 1000, help: "seconds the idle separation process keeps its ~1.2 GB before exiting (default 120)" },
 ];
 
 export const DEFAULTS: Config = {
@@ -57,6 +60,7 @@ export const DEFAULTS: Config = {
   corsOrigin: "*",
   webDir: "./web",
   offline: false,
+  demucsIdleMs: 120_000,
 };
 
 export function loadConfig(argv: string[] = [], env: Record<string, string | undefined> = {}): Config {

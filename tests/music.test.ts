@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { decodeAudio } from "../src/audio";
 import { decodeWav, encodeWav } from "../src/audio/wav";
+import { ModelRegistry } from "../src/server/models";
 import { FIXTURES, openWs, startServer, upload, waitDone, type TestServer } from "./helpers/server";
 
 let s: TestServer;
@@ -155,3 +156,29 @@ test("with --concurrency 2, cancelling one music job leaves the other's separati
     await two.close();
   }
 }, 300_000);
+
+test("the shared separation child exits after its idle time and comes back for the next job", async () => {
+  const reg = new ModelRegistry(join(import.meta.dir, "../models"), false, 300);
+  try {
+    const first = await reg.demucs();
+    const pid = (await reg.demucsPid())!;
+    expect(pid).toBeGreaterThan(0);
+    await first.release();
+    expect(await reg.demucsPid()).toBe(pid); // still there within the idle time
+    const alive = (p: number) => { try { process.kill(p, 0); return true; } catch { return false; } };
+    for (let t = 0; t < 100 && alive(pid); t++) await Bun.sleep(50);
+    expect(alive(pid)).toBe(false);
+    expect(await reg.demucsPid()).toBeUndefined();
+    // the next job gets a working model again, in a new child
+    const again = await reg.demucs();
+    const out = await again.model.inferSources!(new Float32Array(2 * again.model.segmentLength).fill(0.01));
+    expect(out.length).toBe(4 * 2 * again.model.segmentLength);
+    expect(out.some((v) => v !== 0)).toBe(true);
+    const pid2 = await reg.demucsPid();
+    expect(pid2).toBeGreaterThan(0);
+    expect(pid2).not.toBe(pid);
+    await again.release();
+  } finally {
+    await reg.close();
+  }
+}, 120_000);

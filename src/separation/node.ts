@@ -251,6 +251,8 @@ export interface IsolatedDemucsModel extends DemucsModel {
   readonly pid: number | undefined;
   /** The malloc the child runs with: the preloaded jemalloc's path, or "glibc". */
   readonly allocator: string;
+  /** Ends the current child (its memory goes back to the OS); the next call starts a new one. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -404,7 +406,8 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       const { a } = await request(MSG_SOURCES, [wave], signal, into);
       return into && a.buffer === into.buffer ? into : new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
     },
-    async dispose() {
+    dispose: () => model.stop(),
+    async stop() {
       const c = child;
       child = null;
       if (c && !c.dead) {

@@ -1,6 +1,6 @@
 // Which models the server can run, loaded once and shared by all jobs.
 import type { DemucsModel } from "../separation";
-import { loadDemucsIsolated } from "../separation/node";
+import { loadDemucsIsolated, type IsolatedDemucsModel } from "../separation/node";
 import type { Transcriber } from "../pipelines/transcription";
 import { loadHubWhisper } from "../whisper/hub";
 import { loadDefaultWhisperModel } from "../whisper/node";
@@ -20,6 +20,9 @@ export class ModelRegistry {
   constructor(
     private modelsDir: string,
     private allowHub = true,
+    /** The shared separation child exits after this long unused (its ~1.2 GB, which its allocator
+     * keeps while it lives, goes back to the OS); the next job starts it again (~1.5 s). */
+    private demucsIdleMs = 120_000,
   ) {}
 
   whisperChoices() {
@@ -48,7 +51,8 @@ export class ModelRegistry {
     };
   }
 
-  private demucsP: Promise<DemucsModel> | null = null;
+  private demucsP: Promise<IsolatedDemucsModel> | null = null;
+  private demucsIdle: ReturnType<typeof setTimeout> | null = null;
 
   /** Separation models for /upload?model=…; "demucs" is the embedded HTDemucs v4. */
   separationChoices() {
@@ -70,10 +74,18 @@ export class ModelRegistry {
   async demucs(): Promise<{ model: DemucsModel; release(): Promise<void> }> {
     if (!this.demucsBusy) {
       this.demucsBusy = true;
+      if (this.demucsIdle) clearTimeout(this.demucsIdle);
+      this.demucsIdle = null;
       try {
         this.demucsP ??= loadDemucsIsolated({ modelsDir: this.modelsDir });
         const model = await this.demucsP;
-        return { model, release: async () => { this.demucsBusy = false; } };
+        const release = async () => {
+          this.demucsBusy = false;
+          // stop() ends the child only; the model object stays and restarts it on its next use
+          this.demucsIdle = setTimeout(() => void model.stop(), this.demucsIdleMs);
+          this.demucsIdle.unref?.();
+        };
+        return { model, release };
       } catch (e) {
         this.demucsP = null;
         this.demucsBusy = false;
@@ -84,7 +96,13 @@ export class ModelRegistry {
     return { model: own, release: () => own.dispose() };
   }
 
+  /** Pid of the shared separation child while it runs (for tests and logs). */
+  async demucsPid(): Promise<number | undefined> {
+    return this.demucsP ? (await this.demucsP.catch(() => null))?.pid : undefined;
+  }
+
   async close() {
+    if (this.demucsIdle) clearTimeout(this.demucsIdle);
     const d = this.demucsP;
     this.demucsP = null;
     if (d) await (await d.catch(() => null))?.dispose();
