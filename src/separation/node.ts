@@ -105,7 +105,8 @@ export const MALLOC_ENV: Record<string, string> = {
  * and reuses them: on one segment in-process, faults 20-30k -> 0.3-6k and system CPU ~0.6 -> ~0.15 s;
  * the 3-minute loop isolated 78.5 s at 1421 MB -> 70.2 s at 1374 MB (same run, same SDR). Decay
  * must be off: with jemalloc's default (10 s) or 30 s, huge extents were purged at once and a
- * segment took 5 s with 1.5M faults. The price: the child keeps its peak (~1.2 GB) until it exits.
+ * segment took 5 s with 1.5M faults. The price: the child keeps its peak (~1.2 GB) until it exits
+ * (the server stops an idle one: ModelRegistry's demucsIdleMs).
  */
 export const JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
 const JEMALLOC_PATHS = [
