@@ -42,4 +42,4 @@ try {
 }
 process.stderr.write("\n");
 const hwmMB = Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0) / 1024;
-console.log(JSON.stringify({ loadS: (tLoad - t0) / 1000, separateS: (performance.now() - tLoad) / 1000, thisProcessPeakMB: Math.round(hwmMB) }));
+console.log(JSON.stringify({ loadS: (tLoad - t0) / 1000, separateS: (performance.now() - tLoad) / 1000, thisProcessPeakMB: Math.round(hwmMB), allocator: "allocator" in model ? model.allocator : "this process's" }));

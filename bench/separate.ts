@@ -4,6 +4,9 @@
 // (SDR = 10 log10(sum ref^2 / sum (ref - est)^2), both channels, whole length), plus user+system
 // CPU seconds (less sensitive than wall time to other load on the shared machine).
 //   bun bench/separate.ts [--only song|loop] [--skip-cli] [--isolated] [--runs N] [--in-memory] [--tunables T]
+// With --isolated the child preloads jemalloc when the system has it (src/separation/node.ts);
+// STEMSCRIBE_JEMALLOC=0 in the environment measures glibc malloc instead. The allocator used is
+// printed with each row.
 // The machine is shared: timings are noisy; with --runs N each side runs N times and the best wall
 // time (and the peak RSS of that run) is kept.
 import { spawn } from "node:child_process";
@@ -175,10 +178,12 @@ for (const c of cases) {
     console.error(`== ${c.name}: ${side.label}`);
     const r = await bestOf(side.cmd, side.args, side.env);
     const scores = STEMS.map((s) => sdr(truth[s]!, decodeWav(readFileSync(join(side.dir, `${s}.wav`)))));
+    const alloc = side.label.startsWith("ours") ? (JSON.parse(r.stdout.trim().split("\n").pop() || "{}").allocator as string | undefined) : undefined;
     const row =
       `${c.name.padEnd(14)} ${side.label.padEnd(22)} wall ${r.wallS.toFixed(1).padStart(6)} s  CPU ${r.cpuS.toFixed(1).padStart(6)} s  ` +
       `peak RSS ${r.peakRssMB.toFixed(0).padStart(5)} MB (sum of HWM ${r.hwmSumMB.toFixed(0)})  SDR ` +
-      STEMS.map((s, i) => `${s} ${scores[i]!.toFixed(3)}`).join("  ");
+      STEMS.map((s, i) => `${s} ${scores[i]!.toFixed(3)}`).join("  ") +
+      (alloc ? `  (malloc: ${alloc.split("/").pop()})` : "");
     console.log(row);
     rows.push(row);
   }
