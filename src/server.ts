@@ -1,6 +1,7 @@
 // Entry point: `bun src/server.ts [--port 9004 ...]`. See README for every option.
 import { HelpRequested, loadConfig, usage } from "./config";
 import { createApp } from "./server/app";
+import { findJemalloc } from "./separation/node";
 
 let config;
 try {
@@ -13,6 +14,8 @@ try {
 const server = createApp(config);
 const bun = server.listen();
 console.log(`stemscribe listening on http://${config.host}:${bun.port} (data: ${config.dataDir}, concurrency ${config.concurrency}, retention ${config.retentionMs / 1000} s)`);
+const je = findJemalloc();
+console.log(je ? `separation runs on jemalloc (${je})` : "separation runs on glibc malloc: install libjemalloc2 for ~10% faster separation");
 // Derive and load Whisper now, so the first request does not pay for it.
 server.models.whisper().then(
   () => console.log("whisper model loaded"),
