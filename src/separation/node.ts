@@ -269,7 +269,8 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   let child: Child | null = null;
   let nextId = 1;
   const jemalloc = opts.jemalloc === undefined ? findJemalloc() : opts.jemalloc || undefined;
-  const preload = process.env.LD_PRELOAD?.split(/[: ]/).filter(Boolean) ?? [];
+  // what this process preloads, less any jemalloc (the child's choice is `jemalloc` alone)
+  const preload = (process.env.LD_PRELOAD ?? "").split(/[: ]/).filter((p) => p && !p.includes("libjemalloc"));
 
   const env = {
     ...process.env,
@@ -279,7 +280,8 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
     GLIBC_TUNABLES: process.env.STEMSCRIBE_DEMUCS_TUNABLES ?? MALLOC_ENV.GLIBC_TUNABLES!,
     // (the tunables stay: what is still malloc'd by glibc before the preload takes over, or if the
     // loader refuses the library, which it then only warns about)
-    ...(jemalloc ? { LD_PRELOAD: [jemalloc, ...preload.filter((p) => p !== jemalloc)].join(":"), MALLOC_CONF: JEMALLOC_CONF } : {}),
+    LD_PRELOAD: [...(jemalloc ? [jemalloc] : []), ...preload].join(":"),
+    ...(jemalloc ? { MALLOC_CONF: JEMALLOC_CONF } : {}),
     DEMUCS_MODEL: modelPath,
     DEMUCS_MODELS_DIR: opts.modelsDir ?? "",
     DEMUCS_SPLIT: opts.split === false ? "0" : "1",
