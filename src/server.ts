@@ -1,7 +1,7 @@
 // Entry point: `bun src/server.ts [--port 9004 ...]`. See README for every option.
 import { HelpRequested, loadConfig, usage } from "./config";
 import { createApp } from "./server/app";
-import { findJemalloc } from "./separation/node";
+import { findJemalloc } from "./separation/jemalloc";
 
 let config;
 try {

@@ -19,7 +19,8 @@ import {
   type DemucsModel,
   type StemName,
 } from "../src/separation";
-import { defaultModelPath, f32bytes, findJemalloc, FrameReader, frameHeader, loadDemucsIsolated, loadDemucsNode, MSG_ERROR, MSG_INFER } from "../src/separation/node";
+import { findJemalloc } from "../src/separation/jemalloc";
+import { defaultModelPath, f32bytes, FrameReader, frameHeader, loadDemucsIsolated, loadDemucsNode, MSG_ERROR, MSG_INFER } from "../src/separation/node";
 import { fuseAttention } from "../src/separation/attention";
 import { rewriteConvTransposeIn } from "../src/separation/conv-transpose";
 import { ModelProto } from "../src/separation/onnx-proto";

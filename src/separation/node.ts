@@ -7,12 +7,13 @@
 // the event loop is blocked during each run. In the child, abort = SIGKILL: the CPU work stops at once
 // and the next segment/job respawns the child (model load ~1-2 s).
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { CancelledError } from "../core/work";
 import { loadDemucs } from "./model";
+import { findJemalloc, JEMALLOC_CONF } from "./jemalloc";
 import { ensureDemucsParts, readDemucsParts } from "./parts-cache";
 import { STEMS, type DemucsModel } from "./types";
 
@@ -87,7 +88,7 @@ function usesPartsCache(opts: NodeDemucsOptions): opts is NodeDemucsOptions & { 
  * fragmentation (resident memory). hugetlb=1 (THP "madvise" mode) makes the faults cheaper.
  * MIMALLOC_PURGE_DELAY only matters where the child runs under Bun.
  *
- * Session 6: where jemalloc is installed the child runs on it instead (JEMALLOC_CONF, below), which
+ * Session 6: where jemalloc is installed the child runs on it instead (./jemalloc.ts), which
  * leaves these tunables only what glibc still allocates.
  */
 export const MALLOC_ENV: Record<string, string> = {
@@ -95,34 +96,6 @@ export const MALLOC_ENV: Record<string, string> = {
     "glibc.malloc.mmap_threshold=16777216:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1",
   MIMALLOC_PURGE_DELAY: "-1",
 };
-
-/**
- * jemalloc for the isolated child, when the system has it (Debian/Ubuntu: package libjemalloc2, which
- * `npm start` and `npm test` install when run as root; scripts/ensure-jemalloc.sh). onnxruntime frees
- * and reallocates ~2 GB of activations a segment, most of them in blocks over glibc's 32 MB mmap
- * ceiling, so under glibc every segment maps fresh pages and faults them in again (20-30k faults a
- * segment after MALLOC_ENV, ~9 us each on this VM). jemalloc with decay off keeps the freed extents
- * and reuses them: on one segment in-process, faults 20-30k -> 0.3-6k and system CPU ~0.6 -> ~0.15 s;
- * the 3-minute loop isolated 78.5 s at 1421 MB -> 70.2 s at 1374 MB (same run, same SDR). Decay
- * must be off: with jemalloc's default (10 s) or 30 s, huge extents were purged at once and a
- * segment took 5 s with 1.5M faults. The price: the child keeps its peak (~1.2 GB) until it exits
- * (the server stops an idle one: ModelRegistry's demucsIdleMs).
- */
-export const JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
-const JEMALLOC_PATHS = [
-  "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
-  "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
-  "/usr/lib64/libjemalloc.so.2",
-  "/usr/lib/libjemalloc.so.2",
-  "/usr/local/lib/libjemalloc.so.2",
-];
-
-/** STEMSCRIBE_JEMALLOC (a path; "0" or empty: off), else the first installed libjemalloc.so.2 (Linux). */
-export function findJemalloc(env: Record<string, string | undefined> = process.env): string | undefined {
-  const v = env.STEMSCRIBE_JEMALLOC;
-  if (v !== undefined) return v && v !== "0" ? v : undefined;
-  return process.platform === "linux" ? JEMALLOC_PATHS.find((p) => existsSync(p)) : undefined;
-}
 
 /** Full GC where the runtime offers one (Bun, or Node with --expose-gc): frees the previous
  * segment's output tensors (~55 MB of external buffers) promptly instead of whenever. */

@@ -3,8 +3,9 @@
 // decoding, rewriting and re-encoding 170 MB of protobuf in JavaScript at every start. Besides the
 // ~1 s saved a start, that keeps ~230 MB of JavaScript garbage out of a process whose allocator is
 // told to keep freed pages (see MALLOC_ENV in ./node.ts). Node/Bun only.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { sourceStamp, writeFileAtomic } from "../derived-files";
 import { DEMUCS_PART_NODES, rewrittenDemucs, type PresplitModel } from "./model";
 import { splitModel, type GraphIO } from "./split";
 
@@ -19,10 +20,7 @@ interface PartsIndex {
   parts: { file: string; inputs: string[]; outputs: string[] }[];
 }
 
-function stampOf(sourcePath: string): string {
-  const st = statSync(sourcePath);
-  return JSON.stringify({ version: PARTS_VERSION, nodes: DEMUCS_PART_NODES, source: sourcePath, size: st.size, mtimeMs: Math.floor(st.mtimeMs) });
-}
+const stampOf = (sourcePath: string) => sourceStamp(sourcePath, { version: PARTS_VERSION, nodes: DEMUCS_PART_NODES });
 
 /** The parts written for `sourcePath`, or null when they are missing or stale. Cheap (a stat and a read). */
 export function readDemucsParts(modelsDir: string, sourcePath: string): PresplitModel | null {
@@ -59,11 +57,7 @@ export function ensureDemucsParts(modelsDir: string, sourcePath: string): Prespl
   const dir = join(modelsDir, DEMUCS_PARTS_DIR_NAME);
   mkdirSync(dir, { recursive: true });
   const graph = splitModel(rewrittenDemucs(new Uint8Array(readFileSync(sourcePath)), { fuse: true, convTr: true }), DEMUCS_PART_NODES);
-  const put = (name: string, data: Uint8Array | string) => {
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    writeFileSync(tmp, data);
-    renameSync(tmp, join(dir, name));
-  };
+  const put = (name: string, data: Uint8Array | string) => writeFileAtomic(dir, name, data);
   const index: PartsIndex = { stamp: stampOf(sourcePath), inputs: graph.inputs, outputs: graph.outputs, parts: [] };
   graph.parts.forEach((p, i) => {
     const file = `part${i}.onnx`;

@@ -1,8 +1,9 @@
 // Node/Bun side of the Whisper core: file-system model preparation and loading.
 // The core (everything else in src/whisper) takes bytes and the onnxruntime module by injection.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { sourceStamp, writeFileAtomic } from "../derived-files";
 import { deriveWhisperAssets } from "./derive";
 import { loadWhisperModel, type OrtModule, type WhisperModel } from "./model";
 
@@ -24,18 +25,13 @@ export function shippedWhisperModelPath(): string {
 export function ensureWhisperModel(modelsDir: string, sourcePath = shippedWhisperModelPath()): string {
   const dir = join(modelsDir, WHISPER_DIR_NAME);
   const stampPath = join(dir, "derived.json");
-  const st = statSync(sourcePath);
-  const stamp = JSON.stringify({ version: DERIVE_VERSION, source: sourcePath, size: st.size, mtimeMs: Math.floor(st.mtimeMs) });
+  const stamp = sourceStamp(sourcePath, { version: DERIVE_VERSION });
   if (existsSync(stampPath) && FILES.every((f) => existsSync(join(dir, f)))) {
     if (readFileSync(stampPath, "utf8") === stamp) return dir;
   }
   mkdirSync(dir, { recursive: true });
   const a = deriveWhisperAssets(new Uint8Array(readFileSync(sourcePath)));
-  const put = (name: string, data: Uint8Array | string) => {
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    writeFileSync(tmp, data);
-    renameSync(tmp, join(dir, name));
-  };
+  const put = (name: string, data: Uint8Array | string) => writeFileAtomic(dir, name, data);
   put("mel.onnx", a.mel);
   put("encoder.onnx", a.encoder);
   put("decoder.onnx", a.decoder);
