@@ -10,7 +10,7 @@ import { CancelledError, quietContext } from "../src/core/work";
 import { ensureWhisperModel, loadDefaultWhisperModel } from "../src/whisper/node";
 import type { WhisperModel } from "../src/whisper/model";
 import { applyRules, decodeWindow, encodeWindow, newTrace, releaseTrace, seededRng } from "../src/whisper/decoding";
-import { flashEncoderAttention } from "../src/whisper/derive";
+import { flashEncoderAttention, PROMPT_LOGIT_ROWS, promptLogitsTail } from "../src/whisper/derive";
 import { logMelSpectrogram, melWindow } from "../src/whisper/mel";
 import * as W from "../src/whisper/onnx-wire";
 import { transcribe } from "../src/whisper/transcribe";
@@ -207,6 +207,48 @@ describe("encoder attention rewrite", () => {
     // a causal Attention is left as it is
     const causal = makeGraph(1);
     expect(flashEncoderAttention(causal)).toBe(causal);
+  });
+});
+
+describe("prompt logits", () => {
+  test("the vocabulary projection limited to the last prompt rows gives those rows' logits bit for bit", async () => {
+    const ort = model.ort;
+    const D = 16, V = 24;
+    let seed = 5;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+    const init = (name: string, type: number, dims: number[], raw: Uint8Array) =>
+      W.lenField(5, [...dims.map((d) => W.varintField(1, d)), W.varintField(2, type), W.stringField(8, name), W.lenField(9, [raw])]);
+    // the shipped graph's tail: logits = Mul(Cast(MatMulInteger(DynamicQuantizeLinear(h), w)), scale)
+    const graph = W.concat([
+      W.stringField(2, "g"),
+      init("w", 2 /* UINT8 */, [D, V], Uint8Array.from({ length: D * V }, () => Math.floor((rnd() + 0.5) * 256))),
+      init("wz", 2, [], Uint8Array.of(128)),
+      init("ws", 1 /* FLOAT */, [], new Uint8Array(Float32Array.of(0.01).buffer)),
+      W.floatValueInfoRecord(11, "h", [1, -1, D]),
+      W.nodeRecord("DynamicQuantizeLinear", ["h"], ["hq", "hs", "hz"], "dql"),
+      W.nodeRecord("Mul", ["hs", "ws"], ["s"], "scale"),
+      W.nodeRecord("MatMulInteger", ["hq", "w", "hz", "wz"], ["acc"], "mm"),
+      W.nodeRecord("Cast", ["acc"], ["accf"], "cast", [W.attrIntRecord("to", 1)]),
+      W.nodeRecord("Mul", ["accf", "s"], ["logits"], "out"),
+      W.floatValueInfoRecord(12, "logits"),
+    ]);
+    const tail = promptLogitsTail(graph);
+    expect(W.parseGraph(tail).nodes.map((n) => n.opType)).toEqual(["DynamicQuantizeLinear", "Mul", "Slice", "MatMulInteger", "Cast", "Mul"]);
+    const asModel = (g: Uint8Array) => W.concat([W.varintField(1, 8), W.lenField(8, [W.stringField(1, ""), W.varintField(2, 17)]), W.lenField(7, [g])]);
+    const [full, cut] = await Promise.all([graph, tail].map((g) => ort.InferenceSession.create(asModel(g))));
+    for (const S of [1, 2, 7]) {
+      const h = new ort.Tensor("float32", Float32Array.from({ length: S * D }, () => rnd() * 4), [1, S, D]);
+      const a = (await full!.run({ h })).logits!;
+      const b = (await cut!.run({ h })).logits!;
+      const rows = Math.min(S, PROMPT_LOGIT_ROWS);
+      expect(b.dims).toEqual([1, rows, V]);
+      expect(Array.from(b.data as Float32Array)).toEqual(Array.from((a.data as Float32Array).subarray((S - rows) * V)));
+    }
+    // the derived encoder returns the last rows only
+    const tk = model.tokenizer;
+    const prompt = [tk.sotPrev, 400, 401, 402, tk.sot, tk.noTimestamps];
+    const out = await model.encoder.run({ encoder_input_ids: new ort.Tensor("float32", new Float32Array(80 * 3000), [1, 80, 3000]), decoder_input_ids: new ort.Tensor("int32", Int32Array.from(prompt), [1, prompt.length]) });
+    expect(out.logits!.dims).toEqual([1, PROMPT_LOGIT_ROWS, tk.vocabSize]);
   });
 });
 

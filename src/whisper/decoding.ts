@@ -67,10 +67,14 @@ export async function encodeWindow(model: WhisperModel, mel: OrtTensor, prompt: 
   model.stats.encoderMs += performance.now() - t0;
   const logits = out.logits!.data as Float32Array;
   const V = model.tokenizer.vocabSize;
-  const first = logits.length === V ? logits : logits.subarray(logits.length - V);
+  // rows: the last positions of the prompt (derive.ts promptLogitsTail; a Hub model's encoder may
+  // return every position)
+  const rows = logits.length / V;
+  const first = rows === 1 ? logits : logits.subarray(logits.length - V);
   // no_speech_prob: softmax of the raw logits at the <|startoftranscript|> position (the last prompt
-  // token, or the one before <|notimestamps|> when the graph returns every position's logits).
-  const atSot = logits.length === prompt.length * V ? logits.subarray(sotIndex * V, (sotIndex + 1) * V) : first;
+  // token, or the one before <|notimestamps|>).
+  const sotRow = sotIndex - (prompt.length - rows);
+  const atSot = sotRow >= 0 && sotRow < rows ? logits.subarray(sotRow * V, (sotRow + 1) * V) : first;
   let max = NEG_INF;
   for (let i = 0; i < V; i++) if (atSot[i]! > max) max = atSot[i]!;
   let sum = 0;

@@ -89,7 +89,7 @@ export function deriveWhisperAssets(modelBytes: Uint8Array): DerivedWhisperAsset
   const shippedEncSub = W.attrGraph(beam.attributes.get("encoder"));
   const decSub = W.attrGraph(beam.attributes.get("decoder"));
   if (!shippedEncSub || !decSub) throw new Error("BeamSearch node lacks encoder/decoder subgraphs");
-  const encSub = flashEncoderAttention(shippedEncSub, m.graph.initializers);
+  const encSub = promptLogitsTail(flashEncoderAttention(shippedEncSub, m.graph.initializers));
   const melName = beam.inputs[0]!;
 
   // --- log-mel: take the Hann window and the mel filterbank from the graph's Constant nodes.
@@ -209,6 +209,47 @@ export function flashEncoderAttention(sub: Uint8Array, outer?: Map<string, W.Wir
     );
   }
   return rewritten ? W.concat(parts) : sub;
+}
+
+// ---- prompt logits ----------------------------------------------------------------------------
+// The encoder step also runs the decoder over the prompt (up to 224 tokens of previous text), and
+// the shipped graph projects every prompt position onto the 51,864-token vocabulary: 46 MB of
+// logits a window at 225 positions, of which decoding reads two rows (the last position's, and
+// <|startoftranscript|>'s for the no-speech probability, one of the last two). The projection
+// now takes the last two rows of its already quantized input: those rows' logits are unchanged
+// bit for bit (the quantization scale is still the whole prompt's). encodeWindow reads either
+// layout.
+
+/** Rows of prompt logits the encoder returns (the last ones). */
+export const PROMPT_LOGIT_ROWS = 2;
+
+/** `sub` with the vocabulary projection behind its `logits` output limited to the last
+ * PROMPT_LOGIT_ROWS positions; unchanged when that projection is not recognised. */
+export function promptLogitsTail(sub: Uint8Array): Uint8Array {
+  const g = W.parseGraph(sub);
+  const byOutput = new Map<string, W.OnnxNode>();
+  for (const n of g.nodes) for (const o of n.outputs) byOutput.set(o, n);
+  // logits = Mul(Cast(MatMulInteger(x_quantized, W_quantized, ...)), scales)
+  let n = byOutput.get("logits");
+  for (let hops = 0; n && n.opType !== "MatMulInteger" && hops < 3; hops++) n = byOutput.get(n.inputs[0]!);
+  if (!n || n.opType !== "MatMulInteger") return sub;
+  const x = n.inputs[0]!;
+  const p = "sx_prompt_tail";
+  const parts: Uint8Array[] = [];
+  for (const f of g.fields) {
+    if (f.field === 1 && f.raw === n.raw) {
+      parts.push(
+        W.int64InitRecord(`${p}_starts`, [1], [-PROMPT_LOGIT_ROWS]),
+        W.int64InitRecord(`${p}_ends`, [1], [Number.MAX_SAFE_INTEGER]),
+        W.int64InitRecord(`${p}_axes`, [1], [1]),
+        W.nodeRecord("Slice", [x, `${p}_starts`, `${p}_ends`, `${p}_axes`], [`${p}_x`], `${p}_slice`),
+        W.lenField(1, W.readFields(f.bytes!).map((a) => (a.field === 1 && W.str(a.bytes) === x ? W.stringField(1, `${p}_x`) : a.raw))),
+      );
+      continue;
+    }
+    parts.push(f.raw);
+  }
+  return W.concat(parts);
 }
 
 // ---- logit statistics -----------------------------------------------------------------------
