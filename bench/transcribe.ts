@@ -5,7 +5,8 @@
 // thread pools in one process on 2 cores slow each other down (measured: ours 1.65x slower on
 // long-harvard beside an idle raw session). The model is loaded and warmed up before the clock
 // starts. Timings on a shared 2-core machine are noisy: each figure is the best of N runs
-// (default 2), and the two systems alternate run by run so they see similar load.
+// (default 2), and the two systems alternate run by run (which goes first alternates too) so
+// they see similar load; the ratio of each back-to-back pair is printed with its median.
 import { spawnSync } from "node:child_process";
 import { SERVER_ENV } from "../src/config";
 import { readFileSync } from "node:fs";
@@ -92,13 +93,16 @@ if (flag("--child")) {
 
 const refs: Record<string, string> = JSON.parse(readFileSync(`${SPEECH}/transcripts.json`, "utf8"));
 interface Side { wer: number; time: number; cpu: number; text: string; stats?: unknown }
-const rows: { name: string; seconds: number; ours: Side; raw: Side }[] = [];
+const rows: { name: string; seconds: number; ours: Side; raw: Side; ratios: number[] }[] = [];
 for (const [name, files] of Object.entries(SETS)) {
   if (args.includes("--skip-long") && name === "long-harvard") continue;
   const seconds = (await Promise.all(files.map(load))).reduce((s, a) => s + a.length / 16000, 0);
   const side = {} as Record<"ours" | "raw", Side>;
+  // each run's ours/raw ratio: the two ran back to back, so slow drifts of the machine cancel
+  const ratios: number[] = [];
   for (let r = 0; r < runs; r++) {
-    for (const which of ["raw", "ours"] as const) {
+    const pair: Partial<Record<"ours" | "raw", number>> = {};
+    for (const which of (r % 2 ? ["ours", "raw"] : ["raw", "ours"]) as ("ours" | "raw")[]) {
       const res = spawnChild(which, name);
       const text = res.texts.join(" | ");
       const w = wer(files.map((f) => refs[f]!).join(" "), res.texts.join(" "));
@@ -106,9 +110,11 @@ for (const [name, files] of Object.entries(SETS)) {
       if (!prev || res.time < prev.time) side[which] = { wer: w, time: res.time, cpu: Math.min(res.cpu, prev?.cpu ?? Infinity), text, stats: res.stats };
       else prev.cpu = Math.min(prev.cpu, res.cpu);
       process.stderr.write(`  ${name} run ${r + 1}/${runs} ${which}: ${res.time.toFixed(2)} s\n`);
+      pair[which] = res.time;
     }
+    ratios.push(pair.ours! / pair.raw!);
   }
-  rows.push({ name, seconds, ...side });
+  rows.push({ name, seconds, ...side, ratios });
 }
 
 const pct = (x: number) => (100 * x).toFixed(1).padStart(5) + "%";
@@ -118,6 +124,11 @@ for (const r of rows) {
   console.log(
     `${r.name.padEnd(18)} ${r.seconds.toFixed(1).padStart(7)} | ${pct(r.ours.wer)} ${r.ours.time.toFixed(2).padStart(8)} ${(r.ours.time / r.seconds).toFixed(3).padStart(6)} | ${pct(r.raw.wer)} ${r.raw.time.toFixed(2).padStart(8)} ${(r.raw.time / r.seconds).toFixed(3).padStart(6)} | ${(r.ours.time / r.raw.time).toFixed(2)}x         | ${r.ours.cpu.toFixed(1)}/${r.raw.cpu.toFixed(1)} = ${(r.ours.cpu / r.raw.cpu).toFixed(2)}x`,
   );
+}
+for (const r of rows) {
+  const q = r.ratios.slice().sort((a, b) => a - b);
+  const median = q.length % 2 ? q[q.length >> 1]! : (q[q.length / 2 - 1]! + q[q.length / 2]!) / 2;
+  console.log(`${r.name}: ours/raw run by run ${r.ratios.map((x) => x.toFixed(2)).join(" ")} (median ${median.toFixed(2)}x)`);
 }
 for (const r of rows) console.log(`ours on ${r.name} (best run): ${JSON.stringify(r.ours.stats)}`);
 if (args.includes("--text")) for (const r of rows) console.log(`\n[${r.name}] ours: ${r.ours.text}\n[${r.name}] raw:  ${r.raw.text}`);
