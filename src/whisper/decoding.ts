@@ -403,7 +403,7 @@ export async function decodeWindow(model: WhisperModel, enc: EncodedWindow, o: W
     const rec = record?.steps[i];
     if (rec && rec.token === next && record!.bytes < TRACE_BUDGET_BYTES) {
       rec.after = { selfKV: state.selfKV, logits, stats, attention: row };
-      for (const t of state.selfKV) { record!.owned.add(t); record!.bytes += (t.data as Float32Array).byteLength; }
+      for (const t of state.selfKV) { record!.owned.add(t); record!.bytes += 4 * t.dims.reduce((a, b) => a * b, 1); } // dims: reading .data may copy
     }
   }
   for (const t of state.selfKV) if (disposable(t)) t.dispose?.();

@@ -45,8 +45,15 @@ export function ensureWhisperModel(modelsDir: string, sourcePath = shippedWhispe
 
 let cached: Map<string, Promise<WhisperModel>> | undefined;
 
+/** Under Bun, onnxruntime's C API through bun:ffi (ort-ffi.ts: no per-step copies of the decoder's
+ * cache); STEMSCRIBE_ORT=node, or no Bun, keeps onnxruntime-node. Same library, same results. */
+async function ffiRuntime(): Promise<OrtModule | undefined> {
+  if (process.env.STEMSCRIBE_ORT === "node" || typeof (globalThis as { Bun?: unknown }).Bun === "undefined") return undefined;
+  return (await import("./ort-ffi")).loadOrtFfi();
+}
+
 /**
- * Loads (once per directory, cached) the default whisper-tiny.en model with onnxruntime-node,
+ * Loads (once per directory, cached) the default whisper-tiny.en model with onnxruntime (see ffiRuntime),
  * deriving it first if needed. Concurrent callers share one model.
  */
 export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Record<string, unknown>, decoderSessionOptions?: Record<string, unknown>): Promise<WhisperModel> {
@@ -55,7 +62,7 @@ export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Reco
   if (!p) {
     p = (async () => {
       const dir = ensureWhisperModel(modelsDir);
-      const ort = (await import("onnxruntime-node")) as unknown as OrtModule;
+      const ort = (await ffiRuntime()) ?? ((await import("onnxruntime-node")) as unknown as OrtModule);
       return loadWhisperModel({
         ort,
         mel: join(dir, "mel.onnx"),

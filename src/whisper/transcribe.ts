@@ -172,10 +172,17 @@ export async function transcribe(model: WhisperModel, audio: PcmAudio, opts: Tra
       if (opts.onToken) opts.onToken({ window: windowIndex, text: tk.decode(tokens), tokens });
     };
 
-    const result = await decodeWithFallback(model, enc, {
-      temperatures, beamSize, crThreshold, lpThreshold, nsThreshold,
-      collectAttention: !!opts.wordTimestamps, heads, signal: ctx.signal, onToken, seed: windowIndex, withoutTimestamps,
-    });
+    let result: Awaited<ReturnType<typeof decodeWithFallback>>;
+    try {
+      result = await decodeWithFallback(model, enc, {
+        temperatures, beamSize, crThreshold, lpThreshold, nsThreshold,
+        collectAttention: !!opts.wordTimestamps, heads, signal: ctx.signal, onToken, seed: windowIndex, withoutTimestamps,
+      });
+    } finally {
+      // The window's caches (~20 MB) may live in onnxruntime's memory (ort-ffi.ts), which the
+      // garbage collector does not see: give them back now.
+      for (const t of [...enc.selfKV, ...enc.crossKV]) t.dispose?.();
+    }
     if (ctx.signal.aborted) throw new CancelledError();
 
     // no-speech skip
