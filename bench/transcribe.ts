@@ -118,7 +118,7 @@ for (const [name, files] of Object.entries(SETS)) {
 }
 
 const pct = (x: number) => (100 * x).toFixed(1).padStart(5) + "%";
-console.log(`\nWhisper tiny.en int8, onnxruntime-node CPU, each system alone in its own process, best of ${runs} run(s)${words ? ", ours with word timestamps" : ""}`);
+console.log(`\nWhisper tiny.en int8, onnxruntime CPU (ours: ${process.env.STEMSCRIBE_ORT === "node" ? "onnxruntime-node" : "C API via bun:ffi"}; raw graph: onnxruntime-node), each system alone in its own process, best of ${runs} run(s)${words ? ", ours with word timestamps" : ""}`);
 console.log("set                audio s | ours: WER    time s   RTF   | raw graph: WER  time s   RTF   | time ours/raw | CPU s ours/raw");
 for (const r of rows) {
   console.log(
