@@ -233,12 +233,16 @@ function argmax(x: Float32Array): number {
 function sample(x: Float32Array, temperature: number, rng: () => number): number {
   let max = NEG_INF;
   for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
+  // weights below e^-30 of the largest (< 1e-13 each) are left out: most of the 51,864 tokens,
+  // so most exp() calls are skipped (the clips' fallback attempts spent ~37 ms sampling)
+  const cut = max - 30 * temperature;
   let s = 0;
-  for (let i = 0; i < x.length; i++) s += Math.exp((x[i]! - max) / temperature);
+  for (let i = 0; i < x.length; i++) if (x[i]! > cut) s += Math.exp((x[i]! - max) / temperature);
   let r = rng() * s;
   for (let i = 0; i < x.length; i++) {
+    if (!(x[i]! > cut)) continue;
     const p = Math.exp((x[i]! - max) / temperature);
-    if ((r -= p) <= 0 && p > 0) return i;
+    if ((r -= p) <= 0) return i;
   }
   return argmax(x);
 }
