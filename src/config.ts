@@ -2,10 +2,11 @@
 /**
  * Allocator setting for the server process, applied by `npm start` (package.json) since it must be
  * in the environment when Bun starts. Bun's allocator (mimalloc) by default hands freed pages back
- * to the OS after 10 ms, so the JavaScript buffers onnxruntime-node returns on every Whisper decoder
+ * to the OS after 10 ms, so the JavaScript buffers onnxruntime-node returned on every Whisper decoder
  * step (logits, self-attention cache) page-faulted again and again. Keeping freed pages for a second
  * made long-harvard's decoding 3.6-3.9 s -> 2.6-3.4 s (bench/transcribe, session 5), and still gives
- * memory back once the server idles. The Demucs child sets its own (src/separation/node.ts).
+ * memory back once the server idles. Since session 8 the cache stays in onnxruntime's memory
+ * (src/whisper/ort-ffi.ts), but each step's logits are still copied into a fresh buffer. The Demucs child sets its own (src/separation/node.ts).
  */
 export const SERVER_ENV = { MIMALLOC_PURGE_DELAY: "1000" } as const;
 

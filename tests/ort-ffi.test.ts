@@ -16,19 +16,16 @@ const FIX = "/work/shared/fixtures";
 
 /** y = a + a, s = Shape(a) (int64), c = Cast(a) to int32. */
 function tinyModel(): Uint8Array {
-  const opset = W.lenField(8, [W.stringField(1, ""), W.varintField(2, 17)]);
-  const info = (field: 11 | 12, name: string, elem: number) => W.lenField(field, [W.stringField(1, name), W.lenField(2, [W.lenField(1, [W.varintField(1, elem)])])]);
-  const graph = W.concat([
+  return W.modelRecord([
     W.stringField(2, "tiny"),
     W.nodeRecord("Add", ["a", "a"], ["y"], "add"),
     W.nodeRecord("Shape", ["a"], ["s"], "shape"),
     W.nodeRecord("Cast", ["a"], ["c"], "cast", [W.attrIntRecord("to", 6)]),
-    info(11, "a", 1),
-    info(12, "y", 1),
-    info(12, "s", 7),
-    info(12, "c", 6),
+    W.valueInfoRecord(11, "a", 1),
+    W.valueInfoRecord(12, "y", 1),
+    W.valueInfoRecord(12, "s", 7),
+    W.valueInfoRecord(12, "c", 6),
   ]);
-  return W.concat([W.varintField(1, 8), opset, W.lenField(7, [graph])]);
 }
 
 let ffi: OrtModule;

@@ -192,8 +192,7 @@ describe("encoder attention rewrite", () => {
       W.floatValueInfoRecord(12, "y", [1, S, D]),
     ]);
     const graph = makeGraph(0);
-    const opset = (d: string, v: number) => W.lenField(8, [W.stringField(1, d), W.varintField(2, v)]);
-    const asModel = (g: Uint8Array) => W.concat([W.varintField(1, 8), opset("", 17), opset("com.microsoft", 1), W.lenField(7, [g])]);
+    const asModel = (g: Uint8Array) => W.modelRecord([g], [W.opsetRecord("", 17), W.opsetRecord("com.microsoft", 1)]);
     const rewritten = flashEncoderAttention(graph);
     const ops = W.parseGraph(rewritten).nodes.map((n) => n.opType);
     expect(ops).toEqual(["MatMul", "Split", "MultiHeadAttention"]);
@@ -234,7 +233,7 @@ describe("prompt logits", () => {
     ]);
     const tail = promptLogitsTail(graph);
     expect(W.parseGraph(tail).nodes.map((n) => n.opType)).toEqual(["DynamicQuantizeLinear", "Mul", "Slice", "MatMulInteger", "Cast", "Mul"]);
-    const asModel = (g: Uint8Array) => W.concat([W.varintField(1, 8), W.lenField(8, [W.stringField(1, ""), W.varintField(2, 17)]), W.lenField(7, [g])]);
+    const asModel = (g: Uint8Array) => W.modelRecord([g]);
     const [full, cut] = await Promise.all([graph, tail].map((g) => ort.InferenceSession.create(asModel(g))));
     for (const S of [1, 2, 7]) {
       const h = new ort.Tensor("float32", Float32Array.from({ length: S * D }, () => rnd() * 4), [1, S, D]);

@@ -48,14 +48,10 @@ export interface WhisperConfigFile {
 /** Layers of whisper-tiny.en's decoder that hold alignment heads (openai/whisper _ALIGNMENT_HEADS). */
 export const TINY_EN_ALIGNMENT_HEADS: [number, number][] = [[1, 0], [2, 0], [2, 5], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4]];
 
+const PRODUCER = "stemscribe-derive";
+
 function modelFrom(original: W.OnnxModel, graphParts: Uint8Array[]): Uint8Array {
-  const opsets = original.fields.filter((f) => f.field === 8).map((f) => f.raw);
-  return W.concat([
-    W.varintField(1, 8), // ir_version
-    W.stringField(2, "stemscribe-derive"),
-    ...opsets,
-    W.lenField(7, graphParts),
-  ]);
+  return W.modelRecord(graphParts, original.fields.filter((f) => f.field === 8).map((f) => f.raw), PRODUCER);
 }
 
 /** The outer graph's initializer records that the subgraphs read (each once). */
@@ -380,9 +376,9 @@ export function stripBpeDecoder(modelBytes: Uint8Array): Uint8Array {
     parts.push(f.raw);
   }
   // ValueInfo: int32 tensor
-  parts.push(W.lenField(12, [W.stringField(1, seqName), W.lenField(2, [W.lenField(1, [W.varintField(1, 6)])])]));
+  parts.push(W.valueInfoRecord(12, seqName, 6));
   const opsets = m.fields.filter((f) => f.field === 8 && !W.str(W.readFields(f.bytes!).find((x) => x.field === 1)?.bytes).startsWith("ai.onnx.contrib")).map((f) => f.raw);
-  return W.concat([W.varintField(1, 8), ...opsets, W.lenField(7, parts)]);
+  return W.modelRecord(parts, opsets);
 }
 
 function floatInit(name: string, dims: number[], data: Float32Array): Uint8Array {
@@ -426,5 +422,5 @@ function buildMelModel(original: W.OnnxModel, window: Float32Array, filters: Flo
     W.floatValueInfoRecord(12, "log10_mel"),
   ];
   const opsets = original.fields.filter((f) => f.field === 8 && W.str(W.readFields(f.bytes!).find((x) => x.field === 1)?.bytes) === "ai.onnx").map((f) => f.raw);
-  return W.concat([W.varintField(1, 8), W.stringField(2, "stemscribe-derive"), ...opsets, W.lenField(7, parts)]);
+  return W.modelRecord(parts, opsets, PRODUCER);
 }

@@ -257,11 +257,28 @@ export function int64InitRecord(name: string, dims: number[], values: number[]):
   return lenField(5, [...dims.map((d) => varintField(1, d)), varintField(2, 7 /* INT64 */), stringField(8, name), lenField(9, [raw])]);
 }
 
-/** An encoded ValueInfoProto for a float tensor of unknown shape, as graph input/output `field`. */
-export function floatValueInfoRecord(field: 11 | 12, name: string, dims?: number[]): Uint8Array {
-  // TypeProto{tensor_type(1): {elem_type(1)=FLOAT, shape(2): {dim(1): {dim_value(1) | dim_param(2)}}}}
+/** An encoded ValueInfoProto for a tensor of ONNX element type `elemType` (1 float, 6 int32, 7 int64),
+ * as graph input/output `field`; without `dims` its shape is unknown. */
+export function valueInfoRecord(field: 11 | 12, name: string, elemType: number, dims?: number[]): Uint8Array {
+  // TypeProto{tensor_type(1): {elem_type(1), shape(2): {dim(1): {dim_value(1) | dim_param(2)}}}}
   const shape = dims
     ? [lenField(2, dims.map((d, i) => lenField(1, [d >= 0 ? varintField(1, d) : stringField(2, `d${i}`)])))]
     : [];
-  return lenField(field, [stringField(1, name), lenField(2, [lenField(1, [varintField(1, 1), ...shape])])]);
+  return lenField(field, [stringField(1, name), lenField(2, [lenField(1, [varintField(1, elemType), ...shape])])]);
+}
+
+/** An encoded ValueInfoProto for a float tensor. */
+export function floatValueInfoRecord(field: 11 | 12, name: string, dims?: number[]): Uint8Array {
+  return valueInfoRecord(field, name, 1, dims);
+}
+
+/** An encoded ModelProto.opset_import record (field 8). */
+export function opsetRecord(domain: string, version: number): Uint8Array {
+  return lenField(8, [stringField(1, domain), varintField(2, version)]);
+}
+
+/** An encoded ModelProto (ir_version 8) around graph records, with opset_import records and an
+ * optional producer name. */
+export function modelRecord(graphParts: Uint8Array[], opsets: Uint8Array[] = [opsetRecord("", 17)], producer?: string): Uint8Array {
+  return concat([varintField(1, 8), ...(producer ? [stringField(2, producer)] : []), ...opsets, lenField(7, graphParts)]);
 }

@@ -52,8 +52,10 @@ const SLOTS = {
 } as const;
 type Api = { [K in keyof typeof SLOTS]: (...args: any[]) => any };
 
+type Typed = Float32Array | Float64Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+
 // ONNX element types <-> onnxruntime-common's type names and typed arrays
-const ELEMENT: Record<string, [number, new (b: ArrayBuffer) => ArrayBufferView & { length: number }]> = {
+const ELEMENT: Record<string, [number, (new (b: ArrayBuffer) => Typed) & { BYTES_PER_ELEMENT: number }]> = {
   float32: [1, Float32Array], uint8: [2, Uint8Array], int8: [3, Int8Array], uint16: [4, Uint16Array],
   int16: [5, Int16Array], int32: [6, Int32Array], int64: [7, BigInt64Array], bool: [9, Uint8Array],
   float64: [11, Float64Array], uint32: [12, Uint32Array], uint64: [13, BigUint64Array],
@@ -137,7 +139,7 @@ class Runtime {
   }
 
   /** An OrtValue over JavaScript memory (no copy; the array must outlive it). */
-  wrap(type: string, data: ArrayBufferView, dims: readonly number[]): Ptr {
+  wrap(type: string, data: Typed, dims: readonly number[]): Ptr {
     const el = ELEMENT[type];
     if (!el) throw new Error(`onnxruntime (ffi): unsupported tensor type ${type}`);
     if (this.dims.length < dims.length + 1) this.dims = new BigInt64Array(dims.length + 1);
@@ -168,10 +170,10 @@ class Runtime {
   }
 
   /** A JavaScript copy of an OrtValue's data. */
-  copyOut(value: Ptr, type: string, dims: readonly number[]): ArrayBufferView {
+  copyOut(value: Ptr, type: string, dims: readonly number[]): Typed {
     const Ctor = ELEMENT[type]![1];
     const count = dims.reduce((x, y) => x * y, 1);
-    const bytes = count * (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    const bytes = count * Ctor.BYTES_PER_ELEMENT;
     const copy = new Uint8Array(bytes);
     if (bytes > 0) {
       this.check(this.api.GetTensorMutableData(value, this.cellPtr));
@@ -200,18 +202,19 @@ function makeModule(rt: Runtime): OrtModule {
   class Tensor implements OrtTensor {
     readonly type: string;
     readonly dims: readonly number[];
-    #data: ArrayBufferView | undefined;
+    #data: Typed | undefined;
     readonly #h: Handles = { native: 0, wrapped: 0 };
 
-    constructor(type: string, data: ArrayBufferView | number[], dims: readonly number[]) {
+    constructor(type: string, data: Typed | number[], dims: readonly number[]) {
       this.type = type;
       this.dims = dims;
       if (data === undefined) return; // fromNative
       const el = ELEMENT[type];
       if (!el) throw new Error(`onnxruntime (ffi): unsupported tensor type ${type}`);
-      this.#data = Array.isArray(data) ? new (el[1] as any)(data) : data;
+      const typed: Typed = Array.isArray(data) ? new (el[1] as any)(data) : data;
       const count = dims.reduce((x, y) => x * y, 1);
-      if ((this.#data as { length: number }).length !== count) throw new Error(`tensor data has ${(this.#data as { length: number }).length} elements, dims [${dims}] need ${count}`);
+      if (typed.length !== count) throw new Error(`tensor data has ${typed.length} elements, dims [${dims}] need ${count}`);
+      this.#data = typed;
     }
 
     static fromNative(value: Ptr): Tensor {
@@ -344,11 +347,10 @@ function makeModule(rt: Runtime): OrtModule {
 
 let loaded: OrtModule | null | undefined;
 
-/** onnxruntime through bun:ffi, or undefined where that cannot work (not Bun, no library). */
+/** onnxruntime through bun:ffi, or undefined where that cannot work (no library, or it refuses). */
 export function loadOrtFfi(): OrtModule | undefined {
   if (loaded !== undefined) return loaded ?? undefined;
-  loaded = null;
-  if (typeof (globalThis as { Bun?: unknown }).Bun === "undefined") return undefined;
+  loaded = null; // (importing this file already needs Bun: bun:ffi)
   const lib = findLibrary();
   if (!lib) return undefined;
   try {
