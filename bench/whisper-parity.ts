@@ -1,7 +1,10 @@
 // Whisper parity probe: the same derived model in onnxruntime-node vs onnxruntime-web (WASM).
-// (1) encoder logits max |diff| for a deterministic mel; (2) transcripts of the harvard clips.
-// Usage: bun bench/whisper-parity.ts [--dir models/whisper-tiny.en] [--no-transcribe]
+// (1) encoder logits max |diff| for a deterministic mel; (2) transcripts of the harvard clips;
+// (3) with --per-op: every encoder node run alone in both runtimes on the same inputs (onnxruntime-
+// node's intermediates), per op type: how many nodes give different outputs, and the largest |diff|.
+// Usage: bun bench/whisper-parity.ts [--dir models/whisper-tiny.en] [--no-transcribe] [--per-op]
 import { readdirSync, readFileSync } from "node:fs";
+import * as W from "../src/whisper/onnx-wire";
 import { join } from "node:path";
 import * as nodeOrt from "onnxruntime-node";
 import { decodeAudio } from "../src/audio/decode";
@@ -54,4 +57,53 @@ if (!args.includes("--no-transcribe")) {
   }
   console.log(`transcripts identical: ${same}/${clips.length}`);
 }
+if (args.includes("--per-op")) await perOp();
 process.exit(0);
+
+async function perOp() {
+  const g = W.parseModel(bytes("encoder.onnx"));
+  const opsets = g.fields.filter((f) => f.field === 8).map((f) => f.raw);
+  const graph = g.graph;
+  // Every intermediate as a graph output (onnxruntime takes an output with only a name).
+  const names = graph.nodes.flatMap((n) => n.outputs).filter((o) => o && !graph.outputs.includes(o));
+  const dump = W.modelRecord([...graph.fields.map((f) => f.raw), ...names.map((o) => W.lenField(12, [W.stringField(1, o)]))], opsets);
+  const nodeOpts = { executionProviders: ["cpu"], intraOpNumThreads: 1, graphOptimizationLevel: "disabled", logSeverityLevel: 3 };
+  const webOpts = { executionProviders: ["wasm"], graphOptimizationLevel: "disabled", logSeverityLevel: 3 };
+  const feeds: Record<string, any> = {
+    encoder_input_ids: new nodeOrt.Tensor("float32", mel, [1, 80, 3000]),
+    decoder_input_ids: new nodeOrt.Tensor("int32", Int32Array.from([50257]), [1, 1]),
+  };
+  const ref: Record<string, any> = { ...feeds, ...(await (await nodeOrt.InferenceSession.create(dump, nodeOpts as any)).run(feeds)) };
+  const ELEM: Record<string, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 };
+  const table = new Map<string, { nodes: number; differ: number; max: number }>();
+  for (const n of graph.nodes) {
+    const ins = [...new Set(n.inputs.filter((i) => i && !graph.initializers.has(i)))];
+    const inits = [...new Set(n.inputs.filter((i) => i && graph.initializers.has(i)))].map((i) => graph.initializers.get(i)!.raw);
+    const outs = n.outputs.filter(Boolean);
+    const model = W.modelRecord([
+      n.raw, ...inits,
+      ...ins.map((i) => W.valueInfoRecord(11, i, ELEM[ref[i].type]!, ref[i].dims)),
+      ...outs.map((o) => W.lenField(12, [W.stringField(1, o)])),
+    ], opsets);
+    const a = await (await nodeOrt.InferenceSession.create(model, nodeOpts as any)).run(Object.fromEntries(ins.map((i) => [i, ref[i]])));
+    const b = await (await web.InferenceSession.create(model, webOpts)).run(Object.fromEntries(ins.map((i) => [i, new web.Tensor(ref[i].type, ref[i].data, ref[i].dims)])));
+    const key = (n.domain ? `${n.domain}:` : "") + n.opType;
+    const row = table.get(key) ?? { nodes: 0, differ: 0, max: 0 };
+    let max = 0, differ = false;
+    for (const o of outs) {
+      const x = a[o]!.data as ArrayLike<number | bigint>, y = b[o].data as ArrayLike<number | bigint>;
+      for (let i = 0; i < x.length; i++) {
+        const d = Math.abs(Number(x[i]) - Number(y[i]));
+        if (d > 0) differ = true;
+        if (d > max) max = d;
+      }
+    }
+    row.nodes++;
+    if (differ) row.differ++;
+    row.max = Math.max(row.max, max);
+    table.set(key, row);
+  }
+  console.log("encoder nodes run alone on the same inputs (node vs web):");
+  for (const [op, r] of [...table].sort((p, q) => q[1].max - p[1].max))
+    console.log(`  ${op.padEnd(40)} ${String(r.nodes).padStart(3)} nodes, ${String(r.differ).padStart(3)} differ, max |diff| ${r.max.toExponential(2)}`);
+}
