@@ -1,8 +1,9 @@
 // The web UI in headless Chromium (playwright-core + Debian's /usr/bin/chromium) against a real server:
 // server-mode runs through every stage to 100% with playable results, the SSE fallback, job history
-// and cancel, and the in-browser mode (WASM) transcribing like the server without uploading audio.
+// and cancel, and the in-browser mode (Whisper on WASM, separation on WebGPU where there is an
+// adapter) transcribing like the server without uploading audio.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
@@ -10,6 +11,7 @@ import { decodeWav, encodeWav } from "../src/audio";
 import { ensureWhisperModel } from "../src/whisper/node";
 import { FIXTURES, fixture, startServer, upload, waitDone, type TestServer } from "./helpers/server";
 import { carriesAudio, hasChromium, launchBrowser, openPage, screenshotPath } from "./helpers/browser";
+import { tinyDemucsModel } from "./fixtures-gen/tiny-demucs";
 
 const WEB_DIR = resolve(import.meta.dir, "../web");
 const MODELS_DIR = resolve(import.meta.dir, "../models");
@@ -328,6 +330,39 @@ run("web UI, in-browser mode", () => {
       await p.page.waitForFunction(() => document.querySelector("#transcript")?.textContent?.includes("lemons"), null, { timeout: 10_000 });
     } finally {
       await p.close();
+    }
+  }, 200_000);
+
+  test("with a WebGPU adapter (SwiftShader here) separation runs on WebGPU and Whisper on WASM", async () => {
+    // SwiftShader runs the real HTDemucs at minutes a segment, so this server serves the project's
+    // tiny stand-in (same inputs and outputs; source s = (0.05 + 0.05 s) * 2 * mix) as htdemucs.onnx.
+    const models = join(tmp, "models-tiny");
+    mkdirSync(models, { recursive: true });
+    writeFileSync(join(models, "htdemucs.onnx"), tinyDemucsModel());
+    if (!existsSync(join(models, "whisper-tiny.en"))) symlinkSync(join(MODELS_DIR, "whisper-tiny.en"), join(models, "whisper-tiny.en"));
+    const tiny = await startServer({ webDir: WEB_DIR, modelsDir: models });
+    const p = await openPage(browser, `${tiny.url}/`); // no ?backend: the worker chooses
+    try {
+      // launchBrowser enables WebGPU; without an adapter this would only repeat the WASM runs.
+      expect(await p.page.evaluate(async () => !!(await (navigator as any).gpu?.requestAdapter())), "no WebGPU adapter").toBe(true);
+      await p.page.check('input[name="mode"][value="browser"]');
+      await p.page.setInputFiles("#file", songExcerpt);
+      await p.page.click("#btn-music");
+      const end = await waitJobEnd(p.page, 150_000);
+      expect(end.status, `${end.line}\n${p.consoleLines.join("\n")}`).toBe("completed");
+      const result = await p.page.evaluate(() => (window as any).stemscribeResult);
+      // "webgpu" only if the sessions were created on it (a failed WebGPU load falls back and says "wasm").
+      expect(result.backend, p.consoleLines.join("\n")).toBe("webgpu");
+      const rows = await stageRows(p.page);
+      for (const r of rows) expect(r.progress).toBe(100);
+      const loaded = p.requests.map((r) => new URL(r.url).pathname);
+      expect(loaded).toContain("/vendor/ort/ort.webgpu.bundle.min.mjs");
+      expect(loaded).toContain("/vendor/ort/ort.wasm.bundle.min.mjs"); // Whisper's runtime
+      for (const d of await playable(p.page, "#players audio")) expect(d).toBeCloseTo(5, 0);
+      for (const r of p.requests) expect(carriesAudio(r), `${r.method} ${r.url}`).toBe(false);
+    } finally {
+      await p.close();
+      await tiny.close();
     }
   }, 200_000);
 

@@ -80,8 +80,8 @@ function setMode(m) {
   const note = $("mode-note");
   note.classList.remove("err");
   if (m === "browser") {
-    const gpu = "gpu" in navigator ? "WebGPU if the device has it, else WebAssembly" : "WebAssembly (no WebGPU here)";
-    note.textContent = `In-browser mode: the audio never leaves this device. Models are downloaded once from this server and run with ${gpu}.`;
+    const sep = "gpu" in navigator ? "stem separation on WebGPU if the device has it (else WebAssembly)" : "stem separation on WebAssembly (no WebGPU here)";
+    note.textContent = `In-browser mode: the audio never leaves this device. Models are downloaded once from this server; transcription runs on WebAssembly, ${sep}.`;
   } else note.textContent = "Server mode: the file is uploaded and processed on the server.";
   updateButtons();
 }

@@ -1,5 +1,6 @@
 // In-browser pipeline worker: the server's pipeline cores (src/audio, src/whisper, src/separation,
-// src/formats) on onnxruntime-web, WebGPU where available, else WASM. Bundled by the server
+// src/formats) on onnxruntime-web: separation on WebGPU where available, else WASM; Whisper (int8)
+// on WASM (see loadWhisper). Bundled by the server
 // (src/server/web.ts → /bundle/pipeline.js). It fetches only static files: onnxruntime's runtime
 // from /vendor/ort/ and model files from /models/. The audio never leaves the page.
 //
@@ -73,9 +74,8 @@ async function run(msg: RunMsg) {
     return { signal: abort.signal, progress: report };
   };
   try {
-    const backend = await pickBackend(msg.options.backend);
-    if (msg.kind === "transcription") await runTranscription(msg, backend, ctxFor, abort.signal);
-    else if (msg.kind === "music") await runMusic(msg, backend, ctxFor, abort.signal);
+    if (msg.kind === "transcription") await runTranscription(msg, ctxFor, abort.signal);
+    else if (msg.kind === "music") await runMusic(msg, await pickBackend(msg.options.backend), ctxFor, abort.signal);
     else throw new Error(`unknown kind ${msg.kind}`);
   } catch (e) {
     const cancelled = e instanceof CancelledError || abort.signal.aborted;
@@ -96,8 +96,8 @@ function friendly(e: Error): string {
 }
 
 // ------------------------------------------------------------------ onnxruntime-web
-let ortP: Promise<OrtModule & { env: any }> | null = null;
-let ortBackend: Backend | null = null;
+// One onnxruntime-web module per backend: a music job can hold Demucs on WebGPU and Whisper on WASM.
+const ortByBackend = new Map<Backend, Promise<OrtModule & { env: any }>>();
 
 async function pickBackend(requested?: string | null): Promise<Backend> {
   if (requested === "wasm") return "wasm";
@@ -112,11 +112,11 @@ async function pickBackend(requested?: string | null): Promise<Backend> {
 }
 
 function loadOrt(backend: Backend) {
-  if (ortP && ortBackend === backend) return ortP;
-  ortBackend = backend;
+  const cached = ortByBackend.get(backend);
+  if (cached) return cached;
   // The bundles locate their .wasm next to themselves (import.meta.url), i.e. under /vendor/ort/.
   const url = ORT_BASE + (backend === "webgpu" ? "ort.webgpu.bundle.min.mjs" : "ort.wasm.bundle.min.mjs");
-  ortP = (import(/* webpackIgnore: true */ url) as Promise<any>).then((m) => {
+  const ortP = (import(/* webpackIgnore: true */ url) as Promise<any>).then((m) => {
     const ort = m.default ?? m;
     ort.env.wasm.wasmPaths = new URL(ORT_BASE, self.location.href).href;
     ort.env.logLevel = "error";
@@ -124,7 +124,8 @@ function loadOrt(backend: Backend) {
     ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 0)) : 1;
     return ort;
   });
-  ortP.catch(() => { ortP = null; });
+  ortByBackend.set(backend, ortP);
+  ortP.catch(() => ortByBackend.delete(backend));
   return ortP;
 }
 
@@ -171,14 +172,18 @@ async function fetchAll(urls: string[], ctx: WorkContext, from: number, to: numb
   }));
 }
 
+// Whisper always runs on WASM, WebGPU or not: its int8 matmuls (MatMulInteger, DynamicQuantizeLinear)
+// have no WebGPU kernels, so on the WebGPU EP they run on the CPU anyway, behind 116 GPU<->CPU copies
+// per encoder run (SwiftShader here: 79 s instead of 7 s for a clip), and the float kernels left on
+// the GPU round differently again, moving the text further from the server's (WASM's already differs
+// on some clips; see the README).
 let whisperP: Promise<WhisperModel> | null = null;
-let whisperKey = "";
-async function loadWhisper(backend: Backend, words: boolean, ctx: WorkContext, from: number, to: number): Promise<WhisperModel> {
-  const key = `${backend}|${words}`;
-  if (whisperP && (whisperKey === key || (whisperKey.startsWith(backend) && whisperKey.endsWith("true")))) return whisperP;
-  whisperKey = key;
+let whisperWords = false;
+async function loadWhisper(words: boolean, ctx: WorkContext, from: number, to: number): Promise<WhisperModel> {
+  if (whisperP && (whisperWords || !words)) return whisperP;
+  whisperWords = words;
   whisperP = (async () => {
-    const ort = await loadOrt(backend);
+    const ort = await loadOrt("wasm");
     const [tokenizer, config] = await Promise.all(["tokenizer.json", "config.json"].map(async (f) => {
       const r = await fetch(WHISPER_BASE + f, { signal: ctx.signal });
       if (!r.ok) throw new FriendlyError(`the Whisper model is not installed on this server (${f}: HTTP ${r.status}); run scripts/prepare-whisper.ts`, "model_missing");
@@ -186,16 +191,8 @@ async function loadWhisper(backend: Backend, words: boolean, ctx: WorkContext, f
     }));
     const names = ["mel.onnx", "encoder.onnx", "decoder.onnx", ...(words ? ["decoder-attn.onnx"] : [])];
     const [mel, encoder, decoder, decoderAttn] = await fetchAll(names.map((n) => WHISPER_BASE + n), ctx, from, from + (to - from) * 0.85);
-    ctx.progress(from + (to - from) * 0.9, `starting onnxruntime (${backend})`);
-    let model: WhisperModel;
-    try {
-      model = await loadWhisperModel({ ort, mel: mel!, encoder: encoder!, decoder: decoder!, decoderAttn, tokenizer, config, sessionOptions: sessionOptions(backend) });
-    } catch (e) {
-      if (backend !== "webgpu") throw e;
-      // A graph WebGPU cannot run: the same model on WASM.
-      const wasm = await loadOrt("wasm");
-      model = await loadWhisperModel({ ort: wasm, mel: mel!, encoder: encoder!, decoder: decoder!, decoderAttn, tokenizer, config, sessionOptions: sessionOptions("wasm") });
-    }
+    ctx.progress(from + (to - from) * 0.9, "starting onnxruntime (wasm)");
+    const model = await loadWhisperModel({ ort, mel: mel!, encoder: encoder!, decoder: decoder!, decoderAttn, tokenizer, config, sessionOptions: sessionOptions("wasm") });
     if (decoderAttn) await model.decoderAttn();
     return model;
   })();
@@ -228,11 +225,11 @@ async function checkSeparationFits(backend: Backend, simulatedGb?: number | null
 // ------------------------------------------------------------------ pipelines
 type CtxFor = (stage: string) => WorkContext;
 
-async function runTranscription(msg: RunMsg, backend: Backend, ctxFor: CtxFor, signal: AbortSignal) {
+async function runTranscription(msg: RunMsg, ctxFor: CtxFor, signal: AbortSignal) {
   const words = msg.options.wordTimestamps !== false;
   const load = ctxFor("loading");
-  const model = await loadWhisper(backend, words, load, 0, 1);
-  load.progress(1, `model ready (${backend})`);
+  const model = await loadWhisper(words, load, 0, 1);
+  load.progress(1, "model ready (wasm)");
   const pre = ctxFor("preprocessing");
   const pcm = await prepareAudio(new Uint8Array(msg.bytes), { sampleRate: 16000, mono: true }, pre);
   const duration = Math.round(durationOf(pcm) * 1000) / 1000;
@@ -241,27 +238,35 @@ async function runTranscription(msg: RunMsg, backend: Backend, ctxFor: CtxFor, s
   tr.progress(1);
   if (signal.aborted) throw new CancelledError();
   const fin = ctxFor("finalizing");
-  const result = { text: out.text, job_id: msg.id, segments: out.segments, language: out.language, duration, backend };
+  const result = { text: out.text, job_id: msg.id, segments: out.segments, language: out.language, duration, backend: "wasm" };
   const files = transcriptOutputs(result).map(blobFile);
   fin.progress(1, "done");
   post({ type: "done", id: msg.id, result, files });
 }
 
-let demucsP: Promise<DemucsModel> | null = null;
+/** Demucs and the backend it really runs on (the float graph is where WebGPU pays). */
+let demucsP: Promise<{ model: DemucsModel; backend: Backend }> | null = null;
 async function runMusic(msg: RunMsg, backend: Backend, ctxFor: CtxFor, signal: AbortSignal) {
   const load = ctxFor("loading");
   await checkSeparationFits(backend, msg.options.deviceMemoryGb);
-  const ort = await loadOrt(backend);
   if (!demucsP) {
     demucsP = (async () => {
       const [bytes] = await fetchAll([DEMUCS_URL], load, 0, 0.7);
       load.progress(0.75, `starting the separation model (${backend})`);
-      return loadDemucs({ ort: ort as any, model: bytes!, sessionOptions: { executionProviders: sessionOptions(backend).executionProviders } });
+      const create = async (b: Backend) =>
+        loadDemucs({ ort: (await loadOrt(b)) as any, model: bytes!, sessionOptions: { executionProviders: sessionOptions(b).executionProviders } });
+      try {
+        return { model: await create(backend), backend };
+      } catch (e) {
+        if (backend !== "webgpu") throw e;
+        console.warn(`separation on WebGPU failed (${(e as Error)?.message ?? e}); using WebAssembly`);
+        return { model: await create("wasm"), backend: "wasm" as Backend };
+      }
     })();
     demucsP.catch(() => { demucsP = null; });
   }
-  const demucs = await demucsP;
-  const whisper = await loadWhisper(backend, true, load, 0.8, 1);
+  const { model: demucs, backend: used } = await demucsP;
+  const whisper = await loadWhisper(true, load, 0.8, 1);
   load.progress(1, "models ready");
 
   const pre = ctxFor("preprocessing");
@@ -276,7 +281,7 @@ async function runMusic(msg: RunMsg, backend: Backend, ctxFor: CtxFor, signal: A
 
   const files: BlobFile[] = [];
   await renderKaraoke(stems, lines, ctxFor("karaoke"), (o) => files.push(blobFile(o)));
-  post({ type: "done", id: msg.id, result: { text: transcript.text, job_id: msg.id, segments: transcript.segments, duration, backend }, lines, files });
+  post({ type: "done", id: msg.id, result: { text: transcript.text, job_id: msg.id, segments: transcript.segments, duration, backend: used }, lines, files });
 }
 
 interface BlobFile { name: string; content_type: string; data: Blob }
