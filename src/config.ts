@@ -6,7 +6,8 @@
  * step (logits, self-attention cache) page-faulted again and again. Keeping freed pages for a second
  * made long-harvard's decoding 3.6-3.9 s -> 2.6-3.4 s (bench/transcribe, session 5), and still gives
  * memory back once the server idles. Since session 8 the cache stays in onnxruntime's memory
- * (src/whisper/ort-ffi.ts), but each step's logits are still copied into a fresh buffer. The Demucs child sets its own (src/separation/node.ts).
+ * (src/whisper/ort-ffi.ts), but each step's logits are still copied into a fresh buffer. The
+ * Demucs child sets its own (src/separation/node.ts).
  */
 export const SERVER_ENV = { MIMALLOC_PURGE_DELAY: "1000" } as const;
 
