@@ -42,6 +42,9 @@ test("upload?model=demucs runs separation, lyrics and karaoke with ordered WebSo
     expect(events.some((e) => e.stage === stage && e.progress === 100)).toBe(true);
   }
   expect(events.some((e) => e.stage === "separation" && /segment \d+\/\d+/.test(e.message))).toBe(true);
+  // Progress inside the first segment, forwarded from the separation child after each graph part
+  // (the stage runs 10..100 over two segments, so the first one ends at 55).
+  expect(events.some((e) => e.stage === "separation" && /^separating: segment 1\/2: \d+%$/.test(e.message) && e.progress > 10 && e.progress < 55)).toBe(true);
   expect(events.at(-1)).toMatchObject({ stage: "complete", progress: 100, status: "completed", error: null });
 
   // Every download works and holds what its name says.

@@ -164,6 +164,32 @@ describe("separate() with a generated tiny model", () => {
     });
   }, 60_000);
 
+  test("within a segment, a split model reports progress after each graph part (equal shares, then measured ones)", async () => {
+    // 4 slow MatMuls named as modules, split 3 nodes a part: 4 parts, so 3 reports inside each run.
+    const split = await loadDemucs({ ort: ort as any, model: tinyDemucsModel({ slowMatMuls: 4 }), partNodes: 3 });
+    try {
+      const n = Math.round(RATE * 8);
+      const total = Math.ceil(n / Math.floor(0.75 * 343980));
+      expect(total).toBe(2);
+      const seen: [number, string][] = [];
+      const stems = await separate(split, { sampleRate: RATE, channels: [x0.slice(0, n), x1.slice(0, n)] }, {}, ctxWith(undefined, (f, m) => seen.push([f, m!])));
+      expectScaledCopies(stems, [x0.slice(0, n), x1.slice(0, n)], 45);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]![0]).toBeGreaterThanOrEqual(seen[i - 1]![0]);
+      const within = seen.filter(([, m]) => /^segment \d+\/2: \d+%$/.test(m));
+      expect(within.length).toBe(2 * 3);
+      // the first run has no timings yet: equal shares
+      expect(within.slice(0, 3).map(([f]) => f)).toEqual([0.125, 0.25, 0.375]);
+      for (const [f, m] of within) {
+        const k = Number(/^segment (\d+)\//.exec(m)![1]);
+        expect(f).toBeGreaterThan((k - 1) / total);
+        expect(f).toBeLessThan(k / total);
+      }
+      expect(seen.filter(([, m]) => /^segment \d+\/2$/.test(m))).toEqual([[0, "segment 0/2"], [0.5, "segment 1/2"], [1, "segment 2/2"]]);
+    } finally {
+      await split.dispose();
+    }
+  }, 60_000);
+
   test("a StemSink receives consecutive chunks equal to the returned stems", async () => {
     const whole = await separate(model, mix, {}, ctxWith());
     const got: Record<string, Float32Array[][]> = {};

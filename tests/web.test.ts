@@ -371,8 +371,18 @@ run("web UI, in-browser mode", () => {
     try {
       await p.page.check('input[name="mode"][value="browser"]');
       await p.page.setInputFiles("#file", songExcerpt);
+      // Record the separation bar as it changes: it should move inside the excerpt's one segment.
+      await p.page.evaluate(() => {
+        const seen: string[] = ((window as any).separationSeen = []);
+        new MutationObserver(() => {
+          const row = document.querySelector<HTMLElement>("#stages .stage[data-stage=separation]");
+          if (row) seen.push(`${row.dataset.progress}|${row.querySelector(".msg")?.textContent ?? ""}`);
+        }).observe(document.getElementById("stages")!, { subtree: true, childList: true, attributes: true, characterData: true });
+      });
       await p.page.click("#btn-music");
       const end = await waitJobEnd(p.page, 180_000);
+      const seen: string[] = await p.page.evaluate(() => (window as any).separationSeen);
+      expect(seen.some((x) => /^(\d+(\.\d+)?)\|.*segment 1\/1: \d+%/.test(x) && Number(x.split("|")[0]) > 0 && Number(x.split("|")[0]) < 100), seen.join("\n")).toBe(true);
       expect(end.status, `${end.line}\n${p.consoleLines.join("\n")}`).toBe("completed");
       const rows = await stageRows(p.page);
       expect(rows.map((r) => r.name)).toEqual(["loading", "preprocessing", "separation", "transcription", "karaoke"]);

@@ -2,7 +2,7 @@
 // on stdin/stdout until stdin closes. Killed (SIGKILL) by the parent to cancel a running segment.
 import { segmentSources } from "./core";
 import { ensureDemucsParts } from "./parts-cache";
-import { f32bytes, FrameReader, frameHeader, loadDemucsNode, MSG_ERROR, MSG_INFER, MSG_READY, MSG_SOURCES } from "./node";
+import { f32bytes, FrameReader, frameHeader, loadDemucsNode, MSG_ERROR, MSG_INFER, MSG_PROGRESS, MSG_READY, MSG_SOURCES } from "./node";
 
 const out = process.stdout;
 function send(parts: Uint8Array[]) {
@@ -34,13 +34,15 @@ try {
   const specBuf = new Float32Array(4 * 2048 * model.frames);
   const reader = new FrameReader((type, id, a, b) => {
     if (type !== MSG_INFER && type !== MSG_SOURCES) return;
+    // progress after each graph part, so the parent's bar moves within a segment
+    const onPart = (f: number) => send([frameHeader(MSG_PROGRESS, id, 1, 0), f32bytes(new Float32Array([f]))]);
     queue = queue.then(async () => {
       try {
         if (type === MSG_SOURCES) {
-          const r = await segmentSources(model, new Float32Array(a.buffer), undefined, specBuf);
+          const r = await segmentSources(model, new Float32Array(a.buffer), undefined, specBuf, undefined, onPart);
           send([frameHeader(MSG_SOURCES, id, r.length, 0), f32bytes(r)]);
         } else {
-          const r = await model.infer(new Float32Array(a.buffer), new Float32Array(b.buffer));
+          const r = await model.infer(new Float32Array(a.buffer), new Float32Array(b.buffer), undefined, onPart);
           send([frameHeader(MSG_INFER, id, r.spec.length, r.wave.length), f32bytes(r.spec), f32bytes(r.wave)]);
         }
       } catch (e) {

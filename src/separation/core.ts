@@ -19,7 +19,7 @@ import type { PcmAudio } from "../audio/pcm";
 import { resample } from "../audio/resample";
 import { throwIfAborted, type WorkContext } from "../core/work";
 import { stereoISpecAdd, stereoSpec } from "./dsp";
-import { STEMS, type DemucsModel, type SeparateOptions, type StemName, type StemSink, type Stems } from "./types";
+import { STEMS, type DemucsModel, type PartProgress, type SeparateOptions, type StemName, type StemSink, type Stems } from "./types";
 
 /** demucs' transition weights: 1..n/2 then (n - n/2)..1, divided by the max. */
 export function transitionWeights(n: number): Float32Array {
@@ -61,11 +61,18 @@ interface Pass {
  * waveform branch plus the iSTFT of the spectrogram branch. `wave` is the (normalised) segment,
  * planar [2][segmentLength]. Uses the model's own `inferSources` when it has one.
  */
-export async function segmentSources(model: DemucsModel, wave: Float32Array, signal?: AbortSignal, specBuf?: Float32Array, into?: Float32Array): Promise<Float32Array> {
-  if (model.inferSources) return model.inferSources(wave, signal, into);
+export async function segmentSources(
+  model: DemucsModel,
+  wave: Float32Array,
+  signal?: AbortSignal,
+  specBuf?: Float32Array,
+  into?: Float32Array,
+  onPart?: PartProgress,
+): Promise<Float32Array> {
+  if (model.inferSources) return model.inferSources(wave, signal, into, onPart);
   const SEG = model.segmentLength;
   const spec = stereoSpec(wave.subarray(0, SEG), wave.subarray(SEG, 2 * SEG), specBuf);
-  const out = await model.infer(wave, spec, signal);
+  const out = await model.infer(wave, spec, signal, onPart);
   const nSrc = model.sources.length;
   const res = into ?? new Float32Array(nSrc * 2 * SEG);
   for (let s = 0; s < nSrc; s++) {
@@ -90,7 +97,9 @@ export async function segmentSources(model: DemucsModel, wave: Float32Array, sig
  * With a `sink`, stems are streamed to it in order and the returned stems have empty channel arrays;
  * without one, they are written into preallocated arrays and returned.
  *
- * Progress: `ctx.progress(done / total, "segment done/total")` after every model call. Cancellation:
+ * Progress: `ctx.progress(done / total, "segment done/total")` after every model call, and in between
+ * `(done + f) / total` as the model reports the fraction f of a run done (after each graph part of a
+ * split model, weighted by the parts' measured times). Cancellation:
  * `ctx.signal` is checked before every segment and passed to `model.infer` (an isolated model kills
  * the running inference); rejects with CancelledError.
  */
@@ -196,7 +205,11 @@ export async function separate(
         waveIn[SEG + t] = 0;
       }
     }
-    const sources = await segmentSources(model, waveIn, ctx.signal, specIn, sourcesBuf);
+    const running = done;
+    const onPart = (f: number) => {
+      if (f > 0 && f < 1) ctx.progress((running + f) / total, `segment ${running + 1}/${total}: ${Math.floor(f * 100)}%`);
+    };
+    const sources = await segmentSources(model, waveIn, ctx.signal, specIn, sourcesBuf, onPart);
     throwIfAborted(ctx.signal);
 
     const t0 = Math.max(0, -g); // shifted passes start before the audio; skip that part

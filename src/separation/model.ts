@@ -69,6 +69,8 @@ export interface LoadDemucsOptions {
    * same output within float rounding, ~15% less time a segment). Needs the model as bytes.
    * Default: true when bytes are given. */
   rewriteConvTranspose?: boolean;
+  /** Minimum nodes a part when splitting (default DEMUCS_PART_NODES; tests use small graphs). */
+  partNodes?: number;
 }
 
 /**
@@ -124,7 +126,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
   // 1.03-1.11 GB, 3-4 parts no faster, 1 part 16.6-17.0 s but 2.27 GB. Fewer parts means fewer
   // per-session thread pools woken and fewer outputs copied out to JS between parts.
   const graph: PresplitModel | null =
-    presplit ?? (split ? toPresplit(splitModel(decoded, DEMUCS_PART_NODES)) : null);
+    presplit ?? (split ? toPresplit(splitModel(decoded, opts.partNodes ?? DEMUCS_PART_NODES)) : null);
   if (graph) {
     try {
       for (const p of graph.parts) {
@@ -167,6 +169,10 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
 
   const sources: readonly StemName[] = STEMS; // htdemucs: drums, bass, other, vocals
   let busy: Promise<unknown> = Promise.resolve();
+  // Each part's share of a run, for progress within a segment: equal until a run has been timed,
+  // then the last run's measured times (htdemucs' attention parts cost more than its convolutions).
+  let share = parts.map(() => 1 / parts.length);
+  const partMs = parts.map(() => 0);
 
   return {
     sampleRate: HTDEMUCS.sampleRate,
@@ -174,7 +180,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
     segmentLength,
     frames,
     sources,
-    async infer(wave, spec, signal): Promise<DemucsInferenceResult> {
+    async infer(wave, spec, signal, onPart): Promise<DemucsInferenceResult> {
       if (wave.length !== 2 * segmentLength || spec.length !== 4 * 2048 * frames)
         throw new Error("infer: input sizes do not match the model");
       // One run at a time per model: a shared model serialises callers instead of oversubscribing
@@ -188,6 +194,7 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
           [waveIn, new ort.Tensor("float32", wave, [1, 2, segmentLength])],
           [specIn, new ort.Tensor("float32", spec, [1, 4, 2048, frames])],
         ]);
+        let doneShare = 0;
         for (let i = 0; i < parts.length; i++) {
           // onnxruntime-node runs synchronously on this thread; between parts the event loop turns
           // and an abort is seen here.
@@ -195,10 +202,16 @@ export async function loadDemucs(opts: LoadDemucsOptions): Promise<DemucsModel> 
           const part = parts[i]!;
           const feeds: Record<string, any> = {};
           for (const x of part.inputs) feeds[x] = values.get(x);
+          const t0 = performance.now();
           const res = await part.session.run(feeds);
+          partMs[i] = performance.now() - t0;
           for (const x of part.inputs) if (lastUse.get(x) === i) values.delete(x);
           for (const o of part.outputs) values.set(o, res[o]);
+          doneShare += share[i]!;
+          if (onPart && i < parts.length - 1) onPart(Math.min(doneShare, 0.999));
         }
+        const totalMs = partMs.reduce((a, b) => a + b, 0);
+        if (totalMs > 0) share = partMs.map((ms) => ms / totalMs);
         if (signal?.aborted) throw new CancelledError();
         const s = values.get(specOut).data as Float32Array;
         const w = values.get(waveOut).data as Float32Array;

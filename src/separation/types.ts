@@ -13,6 +13,9 @@ export interface DemucsInferenceResult {
   wave: Float32Array;
 }
 
+/** Fraction (0..1, exclusive of 1) of one model run done so far. */
+export type PartProgress = (fraction: number) => void;
+
 /**
  * A loaded HTDemucs model. `separate` only needs `infer`, so the graph can run in-process
  * (`loadDemucs`) or somewhere killable (`loadDemucsIsolated` in ./node).
@@ -28,9 +31,10 @@ export interface DemucsModel {
   readonly sources: readonly StemName[];
   /**
    * Runs the graph on one segment: `wave` is planar [2][segmentLength], `spec` is planar
-   * [4][2048][frames]. Must reject with CancelledError (soon) if `signal` aborts.
+   * [4][2048][frames]. Must reject with CancelledError (soon) if `signal` aborts. `onPart`, if the
+   * back end runs the graph in steps, hears the fraction of the run done after each step (< 1).
    */
-  infer(wave: Float32Array, spec: Float32Array, signal?: AbortSignal): Promise<DemucsInferenceResult>;
+  infer(wave: Float32Array, spec: Float32Array, signal?: AbortSignal, onPart?: PartProgress): Promise<DemucsInferenceResult>;
   /**
    * Optional: one segment straight to time-domain sources, planar [sources][2][segmentLength]
    * (waveform branch + iSTFT of the spectrogram branch; see `segmentSources` in ./core). Offered by
@@ -38,7 +42,7 @@ export interface DemucsModel {
    * of the 55 MB of raw outputs, and the STFT/iSTFT run where the model runs. With `into` (of that
    * size) the result is written there and `into` is returned.
    */
-  inferSources?(wave: Float32Array, signal?: AbortSignal, into?: Float32Array): Promise<Float32Array>;
+  inferSources?(wave: Float32Array, signal?: AbortSignal, into?: Float32Array, onPart?: PartProgress): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 

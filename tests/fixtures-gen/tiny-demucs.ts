@@ -7,7 +7,8 @@
 //
 // So source s of a separation is (specScale[s] + waveScale[s]) * mix, up to HTDemucs' iSTFT edge
 // effects and its dropped Nyquist bin. `slowMatMuls` adds that many [2048x336]x[336x2048] MatMuls per
-// head (4 heads) whose result is multiplied by zero, to make a run take seconds (cancellation tests).
+// head (4 heads) whose result is multiplied by zero, to make a run take seconds (cancellation tests);
+// each is named as a module of its own ("/slow.k/MatMul"), so the splitter can cut the graph there.
 //
 // Usage: bun tests/fixtures-gen/tiny-demucs.ts out.onnx [slowMatMuls]
 import { writeFileSync } from "node:fs";
@@ -57,10 +58,10 @@ export function tinyDemucsModel(opts: TinyDemucsOptions = {}): Uint8Array {
     for (let k = 0; k < slow; k++) {
       // a different input per MatMul so nothing is shared or folded
       inits.push(floatTensor(`slow_c${k}`, [], [1 + k]));
-      nodes.push({ name: `slow_in${k}`, opType: "Mul", input: ["onnx::ReduceMean_1", `slow_c${k}`], output: [`slow_x${k}`] });
-      nodes.push({ name: `slow_mm${k}`, opType: "MatMul", input: [`slow_x${k}`, "slow_specT"], output: [`slow_y${k}`] });
+      nodes.push({ name: `/slow.${k}/Mul`, opType: "Mul", input: ["onnx::ReduceMean_1", `slow_c${k}`], output: [`slow_x${k}`] });
+      nodes.push({ name: `/slow.${k}/MatMul`, opType: "MatMul", input: [`slow_x${k}`, "slow_specT"], output: [`slow_y${k}`] });
       nodes.push({
-        name: `slow_max${k}`,
+        name: `/slow.${k}/ReduceMax`,
         opType: "ReduceMax",
         input: [`slow_y${k}`],
         output: [`slow_m${k}`],
