@@ -203,6 +203,54 @@ describe("WebSocket", () => {
   });
 });
 
+describe("ETA", () => {
+  test("events estimate the job's remaining time (eta_s) and the running stage's (stage_eta_s), each from its own rate", async () => {
+    // Two stages at one steady overall rate: "first" is 30% of the job in 15 steps, "second" 70% in 35.
+    const STEP = 80; // the first stage lasts 1.2 s: estimates start after half a second
+    const job = s.engine.create("test", [{ name: "first", from: 0, to: 30 }, { name: "second", from: 30, to: 100 }]);
+    const c = await openWs(s.wsUrl);
+    c.send({ subscribe: job.id });
+    await c.waitFor((f) => f.event === "subscribed");
+    const got: { t: number; d: any }[] = [];
+    c.ws.addEventListener("message", (m) => {
+      const f = JSON.parse(String(m.data));
+      if (f.event === "processing_progress" && f.data.file_id === job.id) got.push({ t: performance.now(), d: f.data });
+    });
+    s.engine.run(job, async (j) => {
+      for (const [name, steps] of [["first", 15], ["second", 35]] as const) {
+        const ctx = j.stage(name);
+        for (let i = 1; i <= steps; i++) {
+          await Bun.sleep(STEP);
+          ctx.progress(i / steps, `${name} ${i}/${steps}`);
+        }
+      }
+    });
+    await c.waitFor((f) => f.event === "processing_progress" && f.data.file_id === job.id && f.data.status === "completed");
+    const polled = (await (await fetch(`${s.url}/progress/${job.id}`)).json()) as any;
+    c.close();
+
+    const end = got.at(-1)!;
+    expect(end.d).toMatchObject({ status: "completed", eta_s: 0, stage_eta_s: 0 });
+    expect(polled).toMatchObject({ eta_s: 0, stage_eta_s: 0 });
+    const secondStarts = got.find((e) => e.d.stage === "second")!;
+    expect(secondStarts.d.stage_eta_s).toBeNull(); // a new stage has no rate yet
+    const near = (est: number, truth: number) => Math.abs(est - truth) < 0.25 * truth + 0.2;
+    const judged = { first: 0, second: 0 };
+    for (const e of got) {
+      if (e.d.status === "completed" || e.d.progress < 50 || e.d.progress > 90) continue;
+      const stageEnd = e.d.stage === "first" ? secondStarts.t : end.t;
+      const stageLeft = (stageEnd - e.t) / 1000;
+      const jobLeft = (end.t - e.t) / 1000;
+      expect(near(e.d.stage_eta_s, stageLeft), `${e.d.stage} at ${e.d.progress}%: stage_eta_s ${e.d.stage_eta_s} vs ${stageLeft.toFixed(2)} s left`).toBe(true);
+      expect(near(e.d.eta_s, jobLeft), `${e.d.stage} at ${e.d.progress}%: eta_s ${e.d.eta_s} vs ${jobLeft.toFixed(2)} s left`).toBe(true);
+      judged[e.d.stage as "first" | "second"]++;
+    }
+    // enough points in each stage (in the first the two estimates are far apart: ~0.4 s vs ~3.2 s)
+    expect(judged.first).toBeGreaterThanOrEqual(3);
+    expect(judged.second).toBeGreaterThanOrEqual(10);
+  }, 20_000);
+});
+
 describe("cancellation", () => {
   test("DELETE cancels a running job and a queued one; the queue moves on", async () => {
     const running = startTimedJob(s, 200, 20);

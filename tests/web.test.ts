@@ -170,9 +170,24 @@ run("web UI, server mode", () => {
       const p = await openPage(browser, `${s.url}/${c.transport ? `?transport=${c.transport}` : ""}`);
       try {
         await p.page.setInputFiles("#file", c.file());
+        // Record what the active bar and the overall bar say while the job runs (their ETAs).
+        await p.page.evaluate(() => {
+          const seen: string[] = ((window as any).barTexts = []);
+          new MutationObserver(() => {
+            const active = document.querySelector("#stages .stage.active .pct")?.textContent;
+            if (active) seen.push(`stage ${active}`);
+            seen.push(`overall ${document.getElementById("overall-text")!.textContent}`);
+          }).observe(document.getElementById("progress-card")!, { subtree: true, childList: true, characterData: true });
+        });
         await p.page.click(c.button);
         const end = await waitJobEnd(p.page, c.timeoutMs);
         expect(end.status, `${end.line}\n${p.consoleLines.join("\n")}`).toBe("completed");
+        if (c.name.startsWith("music")) {
+          // ~10 s of work: the running stage's bar shows its own ETA and the overall bar the job's
+          const texts: string[] = await p.page.evaluate(() => (window as any).barTexts);
+          expect(texts.some((t) => /^stage \d+% · ETA \d+s$/.test(t)), [...new Set(texts)].join("\n")).toBe(true);
+          expect(texts.some((t) => /^overall \d+% · \d+s left$/.test(t)), [...new Set(texts)].join("\n")).toBe(true);
+        }
         const rows = await stageRows(p.page);
         expect(rows.map((r) => r.name)).toEqual(c.stages);
         for (const r of rows) {

@@ -146,9 +146,9 @@ function setStage(run, name, status, progress, message, eta) {
   v.pctEl.textContent = `${pct(v.progress)}${etaText}`;
   if (message != null) v.msg.textContent = message;
 }
-function setOverall(p) {
+function setOverall(p, eta) {
   $("overall-fill").style.width = `${Math.max(0, Math.min(100, p))}%`;
-  $("overall-text").textContent = pct(p);
+  $("overall-text").textContent = `${pct(p)}${p < 100 && eta != null ? ` · ${fmtEta(eta)} left` : ""}`;
 }
 function setStatus(text, cls) {
   const s = $("status-line");
@@ -158,7 +158,7 @@ function setStatus(text, cls) {
 
 /**
  * Apply one progress event, whatever transport it came from:
- * {seq, status, stage, stage_progress, overall, message, error, eta_s}.
+ * {seq, status, stage, stage_progress, overall, message, error, eta_s (the job's), stage_eta_s (the stage's)}.
  */
 function applyEvent(run, e) {
   if (run !== state.run || run.ended) return;
@@ -178,7 +178,7 @@ function applyEvent(run, e) {
     return applyEvent(run, { ...e, seq: null });
   }
   for (let i = 0; i < idx; i++) if (run.view.get(names[i]).status !== "done") setStage(run, names[i], "done", 100, null);
-  if (e.overall != null) setOverall(e.overall);
+  if (e.overall != null) setOverall(e.overall, e.eta_s);
   if (e.status === "queued") {
     setStatus(e.queue_position ? `Waiting in the queue (position ${e.queue_position})` : "Waiting to start", "");
     return;
@@ -194,7 +194,7 @@ function applyEvent(run, e) {
   }
   if (idx >= 0) {
     const p = e.stage_progress ?? 0;
-    setStage(run, names[idx], p >= 100 ? "done" : "active", p, e.message, e.eta_s);
+    setStage(run, names[idx], p >= 100 ? "done" : "active", p, e.message, e.stage_eta_s);
     setStatus(e.message ?? "", "");
   }
 }
@@ -237,7 +237,7 @@ function watchServerJob(run) {
       es = new EventSource(`/progress/${encodeURIComponent(run.id)}/stream`);
       es.onmessage = (m) => {
         const d = JSON.parse(m.data);
-        push({ seq: d.seq, status: d.status, stage: d.stage, stage_progress: d.stage_progress, overall: d.progress, message: d.message, error: d.error, eta_s: d.eta_s, queue_position: d.queue_position });
+        push({ seq: d.seq, status: d.status, stage: d.stage, stage_progress: d.stage_progress, overall: d.progress, message: d.message, error: d.error, eta_s: d.eta_s, stage_eta_s: d.stage_eta_s, queue_position: d.queue_position });
         if (TERMINAL.has(d.status)) es.close();
       };
       es.onerror = () => {
@@ -254,7 +254,7 @@ function watchServerJob(run) {
           const r = await fetch(`/progress/${encodeURIComponent(run.id)}`);
           if (r.ok) {
             const d = await r.json();
-            push({ seq: d.seq, status: d.status, stage: d.stage, stage_progress: d.stage_progress, overall: d.progress, message: d.message, error: d.error, eta_s: d.eta_s, queue_position: d.queue_position });
+            push({ seq: d.seq, status: d.status, stage: d.stage, stage_progress: d.stage_progress, overall: d.progress, message: d.message, error: d.error, eta_s: d.eta_s, stage_eta_s: d.stage_eta_s, queue_position: d.queue_position });
           }
         } catch {}
         pollTimer = setTimeout(tick, 500);
@@ -281,7 +281,7 @@ function watchServerJob(run) {
           if (f.event === "subscribed") { subscribed = true; resolve(true); return; }
           if (f.event !== "processing_progress" || f.data.file_id !== run.id) return;
           const d = f.data;
-          push({ seq: d.seq, status: d.status, stage: d.stage, stage_progress: d.progress, overall: d.overall_progress, message: d.message, error: d.error, eta_s: d.eta_s, queue_position: d.queue_position });
+          push({ seq: d.seq, status: d.status, stage: d.stage, stage_progress: d.progress, overall: d.overall_progress, message: d.message, error: d.error, eta_s: d.eta_s, stage_eta_s: d.stage_eta_s, queue_position: d.queue_position });
         };
         setTimeout(() => resolve(subscribed), 3000);
       });
@@ -604,9 +604,12 @@ function onWorkerMessage(msg) {
     if (run.stageName !== msg.stage) { run.stageName = msg.stage; run.stageStart = performance.now(); }
     const elapsed = (performance.now() - run.stageStart) / 1000;
     const eta = msg.progress >= 2 && elapsed > 0.5 ? (elapsed * (100 - msg.progress)) / msg.progress : null;
+    // and the job's from its overall rate, as the server computes both
+    const total = (performance.now() - run.started) / 1000;
+    const jobEta = overall != null && overall >= 1 && total > 0.5 ? (total * (100 - overall)) / overall : null;
     run.entry.progress = overall ?? run.entry.progress;
     run.entry.status = msg.stage;
-    applyEvent(run, { seq: ++run.seq, status: msg.stage, stage: msg.stage, stage_progress: msg.progress, overall, message: msg.message, error: null, eta_s: eta });
+    applyEvent(run, { seq: ++run.seq, status: msg.stage, stage: msg.stage, stage_progress: msg.progress, overall, message: msg.message, error: null, eta_s: jobEta, stage_eta_s: eta });
   } else if (msg.type === "done") {
     const files = msg.files.map((f) => ({ name: f.name, bytes: f.data.size ?? f.data.byteLength ?? f.data.length, content_type: f.content_type, url: URL.createObjectURL(f.data instanceof Blob ? f.data : new Blob([f.data], { type: f.content_type })) }));
     run.result = { kind: run.kind, files, segments: msg.result?.segments ?? null, lines: msg.lines ?? null, text: msg.result?.text, audioUrl: null };
@@ -616,7 +619,7 @@ function onWorkerMessage(msg) {
     run.entry.progress = 100;
     run.entry.result = run.result;
     window.stemscribeResult = msg.result ?? null;
-    applyEvent(run, { seq: ++run.seq, status: "completed", stage: "completed", stage_progress: 100, overall: 100, message: "done", eta_s: 0 });
+    applyEvent(run, { seq: ++run.seq, status: "completed", stage: "completed", stage_progress: 100, overall: 100, message: "done", eta_s: 0, stage_eta_s: 0 });
   } else if (msg.type === "error") {
     run.entry.status = msg.cancelled ? "cancelled" : "error";
     run.entry.error = msg.message;

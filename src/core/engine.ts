@@ -49,7 +49,7 @@ export class JobEngine {
     const state: JobState = {
       id, kind, status: "queued", stage: null, stage_progress: 0, progress: 0, message: "waiting to start",
       error: null, seq: 0, created_at: now, updated_at: now, started_at: null, finished_at: null, eta_s: null,
-      queue_position: null, stages: stages.map((s) => ({ name: s.name, status: "pending", progress: 0 })),
+      stage_eta_s: null, queue_position: null, stages: stages.map((s) => ({ name: s.name, status: "pending", progress: 0 })),
       results: {}, meta: o.meta ?? {},
     };
     const job = new Job(this, state, stages, o.doneStage ?? "completed");
@@ -100,12 +100,15 @@ export class JobEngine {
 export class JobIdError extends Error {}
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
+/** Seconds left at the rate so far, once there is something to go by (half a second, 1%). */
+const etaOf = (pct: number, elapsedS: number) => (elapsedS > 0.5 && pct >= 1 ? round1((elapsedS * (100 - pct)) / pct) : null);
 
 export class Job {
   readonly controller = new AbortController();
   private lastEmit = 0;
   private pending: ReturnType<typeof setTimeout> | null = null;
   private current: StageSpec | null = null;
+  private stageStartedAt = 0;
 
   constructor(
     private engine: JobEngine,
@@ -133,7 +136,9 @@ export class Job {
     s.status = name;
     s.stage = name;
     s.stage_progress = 0;
+    s.stage_eta_s = null;
     s.started_at ??= Date.now();
+    this.stageStartedAt = Date.now();
     this.setProgress(spec.from, 0, message, true);
     return this.contextFor(spec);
   }
@@ -143,6 +148,7 @@ export class Job {
     if (!this.current) return;
     const s = this.state;
     s.stage_progress = 100;
+    s.stage_eta_s = 0;
     s.progress = Math.max(s.progress, this.current.to);
     this.current = null;
     this.emit(true);
@@ -217,6 +223,7 @@ export class Job {
     s.message = message;
     s.error = error;
     s.eta_s = status === "completed" ? 0 : null;
+    s.stage_eta_s = status === "completed" ? 0 : null;
     s.queue_position = null;
     s.finished_at = Date.now();
     this.current = null;
@@ -230,10 +237,11 @@ export class Job {
     const st = s.stages.find((x) => x.name === s.stage);
     if (st) st.progress = s.stage_progress;
     s.message = message;
-    if (s.started_at && s.progress > 0 && s.progress < 100) {
-      const elapsed = (Date.now() - s.started_at) / 1000;
-      s.eta_s = elapsed > 0.5 && s.progress >= 1 ? Math.round((elapsed * (100 - s.progress)) / s.progress * 10) / 10 : null;
-    }
+    // Remaining time at the rate so far: the job's from its overall progress, the stage's from its own
+    // (a stage bar's ETA is when that stage ends, not the job).
+    const now = Date.now();
+    if (s.started_at && s.progress > 0 && s.progress < 100) s.eta_s = etaOf(s.progress, (now - s.started_at) / 1000);
+    s.stage_eta_s = s.stage_progress >= 100 ? 0 : etaOf(s.stage_progress, (now - this.stageStartedAt) / 1000);
     this.emit(force);
   }
 

@@ -38,7 +38,10 @@ export interface JobState {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** Seconds until the whole job is done, from its overall rate so far (null until measurable). */
   eta_s: number | null;
+  /** Seconds until the running stage is done, from that stage's own rate (null until measurable). */
+  stage_eta_s: number | null;
   queue_position: number | null;
   stages: StageState[];
   results: Record<string, ResultRef>;
@@ -47,7 +50,7 @@ export interface JobState {
 }
 
 /** The fields of a job that change as it runs; every event carries them. */
-type LiveFields = "seq" | "status" | "stage" | "stage_progress" | "progress" | "message" | "error" | "eta_s" | "queue_position";
+type LiveFields = "seq" | "status" | "stage" | "stage_progress" | "progress" | "message" | "error" | "eta_s" | "stage_eta_s" | "queue_position";
 
 /** One change of a job, as every transport sends it. */
 export type JobEvent = Pick<JobState, LiveFields> & { job_id: string; ts: number };
@@ -57,7 +60,7 @@ export const isTerminal = (s: JobStatus): s is TerminalStatus => s === "complete
 export function eventOf(j: JobState): JobEvent {
   return {
     job_id: j.id, seq: j.seq, status: j.status, stage: j.stage, stage_progress: j.stage_progress,
-    progress: j.progress, message: j.message, error: j.error, eta_s: j.eta_s, queue_position: j.queue_position,
+    progress: j.progress, message: j.message, error: j.error, eta_s: j.eta_s, stage_eta_s: j.stage_eta_s, queue_position: j.queue_position,
     ts: j.updated_at,
   };
 }
