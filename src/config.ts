@@ -19,6 +19,8 @@ export interface Config {
   /** How long a finished job and its files are kept. */
   retentionMs: number;
   maxUploadBytes: number;
+  /** Longest audio accepted, in seconds (0: no limit); decoded audio takes ~21 MB a minute at 44.1 kHz stereo. */
+  maxDurationS: number;
   concurrency: number;
   corsOrigin: string;
   /** Directory of the web UI (served at /). */
@@ -44,6 +46,7 @@ export const OPTIONS: Option[] = [
   { flag: "--models-dir", env: "STEMSCRIBE_MODELS_DIR", key: "modelsDir", parse: String, help: "derived model files (default ./models)" },
   { flag: "--retention", env: "STEMSCRIBE_RETENTION_S", key: "retentionMs", parse: (v) => num(v) * 1000, help: "seconds a finished job and its files are kept (default 300)" },
   { flag: "--max-upload-mb", env: "STEMSCRIBE_MAX_UPLOAD_MB", key: "maxUploadBytes", parse: (v) => Math.floor(num(v) * 1024 * 1024), help: "largest accepted upload in MiB (default 200)" },
+  { flag: "--max-duration-min", env: "STEMSCRIBE_MAX_DURATION_MIN", key: "maxDurationS", parse: (v) => num(v) * 60, help: "longest audio accepted in minutes, 0 for no limit (default 60)" },
   { flag: "--concurrency", env: "STEMSCRIBE_CONCURRENCY", key: "concurrency", parse: (v) => Math.max(1, Math.floor(num(v))), help: "jobs processed at once (default 1)" },
   { flag: "--cors-origin", env: "STEMSCRIBE_CORS_ORIGIN", key: "corsOrigin", parse: String, help: "Access-Control-Allow-Origin value (default *)" },
   { flag: "--offline", env: "STEMSCRIBE_OFFLINE", key: "offline", parse: (v) => v === "1" || v === "true", help: "refuse Hub model names, never download (true/false, default false)" },
@@ -58,6 +61,7 @@ export const DEFAULTS: Config = {
   modelsDir: "./models",
   retentionMs: 300_000,
   maxUploadBytes: 200 * 1024 * 1024,
+  maxDurationS: 3600,
   concurrency: 1,
   corsOrigin: "*",
   webDir: "./web",

@@ -76,6 +76,40 @@ test("an upload over the limit gets 413 before it is read whole", async () => {
   expect((await fetch(`${s.url}/health`)).status).toBe(200);
 });
 
+test("audio longer than the duration limit is refused at upload when its length is plain, else as decoding passes the limit", async () => {
+  const strict = await startServer({ maxDurationS: 20 }); // the song is 32 s
+  const stricter = await startServer({ maxDurationS: 10 });
+  try {
+    // A WAV's length is exact: 413 before any job runs.
+    const wav = await upload(strict.url, "/upload", await fixture("song/mixture.wav"));
+    expect(wav.status).toBe(413);
+    const wavBody = (await wav.json()) as any;
+    expect(wavBody.error).toMatchObject({ code: "too_long", message: "audio is limited to 20.0 s here; this file is 32.0 s long" });
+    // An MP3's length is extrapolated from its head (~32 s): under twice the limit it is accepted,
+    // and decoding stops as soon as it passes 20 s, while a short job on the same server completes.
+    const mp3 = await upload(strict.url, "/upload", await fixture("song/mixture.mp3"));
+    expect(mp3.status).toBe(200);
+    const short = await upload(strict.url, "/upload", await fixture("speech/harvard-01.wav"));
+    const failed = await waitDone(strict.url, ((await mp3.json()) as any).job_id);
+    expect(failed).toMatchObject({ status: "error", stage: "preprocessing", error: "audio is limited to 20.0 s here; this file is longer than that" });
+    expect((await waitDone(strict.url, ((await short.json()) as any).job_id)).status).toBe("completed");
+    // The same for a transcription, before any model is loaded.
+    const form = new FormData();
+    form.append("file", await fixture("song/mixture.mp3"));
+    form.append("model", "whisper-1");
+    const tr = await fetch(`${strict.url}/v1/audio/transcriptions`, { method: "POST", body: form });
+    expect(tr.status).toBe(422);
+    expect(((await tr.json()) as any).error.message).toContain("limited to 20.0 s");
+    // Over twice the limit, the estimate alone refuses it.
+    const far = await upload(stricter.url, "/upload", await fixture("song/mixture.mp3"));
+    expect(far.status).toBe(413);
+    expect(((await far.json()) as any).error.message).toMatch(/^audio is limited to 10\.0 s here; this file is about 3\d\.\d s long$/);
+  } finally {
+    await strict.close();
+    await stricter.close();
+  }
+});
+
 test("a request that is not multipart gets 415", async () => {
   const r = await fetch(`${s.url}/upload`, { method: "POST", body: "hello", headers: { "content-type": "text/plain" } });
   expect(r.status).toBe(415);

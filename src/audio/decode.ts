@@ -38,21 +38,44 @@ async function openDecoder(format: Exclude<AudioFormat, "wav">): Promise<ChunkDe
 
 export const SUPPORTED_FORMATS = "WAV, MP3, FLAC, Ogg Vorbis, Opus, M4A/AAC";
 
-export async function decodeAudio(bytes: Uint8Array, ctx?: WorkContext): Promise<PcmAudio> {
+export interface DecodeLimits {
+  /** Refuse audio longer than this many seconds (AudioError "too_long"), checked as it decodes. */
+  maxSeconds?: number;
+}
+
+/** The error for audio over the limit; `seconds` when the whole length is known (or estimated). */
+export function tooLong(maxSeconds: number, seconds?: number, estimated = false): AudioError {
+  const length = seconds === undefined ? "longer than that" : `${estimated ? "about " : ""}${fmtDuration(seconds)} long`;
+  return new AudioError("too_long", `audio is limited to ${fmtDuration(maxSeconds)} here; this file is ${length}`);
+}
+function fmtDuration(s: number): string {
+  const m = Math.floor(s / 60);
+  return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : m > 0 ? `${m} min ${Math.floor(s - m * 60)} s` : `${s.toFixed(1)} s`;
+}
+
+export async function decodeAudio(bytes: Uint8Array, ctx?: WorkContext, limits: DecodeLimits = {}): Promise<PcmAudio> {
   if (bytes.length === 0) throw new AudioError("empty", "the file is empty (0 bytes)");
   const format = sniffFormat(bytes);
   if (!format) throw new AudioError("unsupported_format", `not a recognised audio file; supported formats: ${SUPPORTED_FORMATS}`);
+  const max = limits.maxSeconds && limits.maxSeconds > 0 ? limits.maxSeconds : Infinity;
   if (format === "wav") {
     const pcm = decodeWav(bytes);
     ctx?.progress(1);
+    const seconds = (pcm.channels[0]?.length ?? 0) / pcm.sampleRate;
+    if (seconds > max) throw tooLong(max, seconds);
     return checked(pcm, format);
   }
   const dec = await openDecoder(format);
   const parts: Decoded[] = [];
+  let seconds = 0;
   try {
     for (let at = 0; at < bytes.length; at += CHUNK) {
       if (ctx) throwIfAborted(ctx.signal);
-      parts.push(await dec.decode(bytes.subarray(at, at + CHUNK)));
+      const part = await dec.decode(bytes.subarray(at, at + CHUNK));
+      parts.push(part);
+      // Stop as soon as the limit is passed: memory never holds more than the limit's worth of audio.
+      if (part?.sampleRate > 0) seconds += (part.channelData?.[0]?.length ?? 0) / part.sampleRate;
+      if (seconds > max) throw tooLong(max);
       ctx?.progress(Math.min(1, (at + CHUNK) / bytes.length), `decoded ${Math.min(bytes.length, at + CHUNK) >> 10} of ${bytes.length >> 10} KiB`);
       // Yield so a long decode never starves the server's event loop (progress, other requests).
       await new Promise((r) => setTimeout(r, 0));

@@ -12,12 +12,14 @@ export interface MusicDeps {
   demucs: () => Promise<{ model: DemucsModel; release(): Promise<void> }>;
   whisper: () => Promise<WhisperModel>;
   files: JobFiles;
+  /** Longest audio accepted, in seconds (0 or absent: no limit). */
+  maxSeconds?: number;
 }
 
 export async function runMusic(job: Job, bytes: Uint8Array, opts: SeparateOptions, deps: MusicDeps) {
   // Separation: decode/resample (0-10), then one unit per model segment (10-100), in steps of graph parts.
   const sep = job.stage("separation", "decoding audio");
-  const mix = await prepareAudio(bytes, { sampleRate: 44100 }, slice(sep, 0, 0.1, "decoding"));
+  const mix = await prepareAudio(bytes, { sampleRate: 44100, maxSeconds: deps.maxSeconds }, slice(sep, 0, 0.1, "decoding"));
   job.setMeta("duration", Math.round(durationOf(mix) * 1000) / 1000);
   const lease = await deps.demucs();
   let stems;

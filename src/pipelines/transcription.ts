@@ -32,10 +32,10 @@ export async function runTranscription(
   job: Job,
   bytes: Uint8Array,
   req: TranscriptionRequest,
-  deps: { load: (ctx: WorkContext) => Promise<Transcriber>; files: JobFiles },
+  deps: { load: (ctx: WorkContext) => Promise<Transcriber>; files: JobFiles; maxSeconds?: number },
 ): Promise<TranscriptResult> {
   const pre = job.stage("preprocessing", "decoding audio");
-  const pcm = await prepareAudio(bytes, { sampleRate: 16000, mono: true }, slice(pre, 0, 0.5));
+  const pcm = await prepareAudio(bytes, { sampleRate: 16000, mono: true, maxSeconds: deps.maxSeconds }, slice(pre, 0, 0.5));
   // Loading is instant for the embedded model once warm; a Hub model reports its download here.
   const run = await deps.load(slice(pre, 0.5, 1));
   const duration = Math.round(durationOf(pcm) * 1000) / 1000;

@@ -42,7 +42,7 @@ export function createApp(config: Config) {
   const models = new ModelRegistry(config.modelsDir, !config.offline, config.demucsIdleMs);
 
   const startMusic = (job: Job, bytes: Uint8Array, opts: SeparateOptions) =>
-    engine.run(job, (j) => runMusic(j, bytes, opts, { demucs: () => models.demucs(), whisper: () => models.whisper(), files }));
+    engine.run(job, (j) => runMusic(j, bytes, opts, { demucs: () => models.demucs(), whisper: () => models.whisper(), files, maxSeconds: config.maxDurationS }));
 
   const ctx: AppContext = {
     config, engine, files,
@@ -61,7 +61,7 @@ export function createApp(config: Config) {
         job.setMeta("filename", upload.file.name);
         job.setMeta("bytes", upload.bytes.length);
         job.stage("uploading").progress(1, `received ${upload.file.name} (${(upload.bytes.length / 1024).toFixed(0)} KiB)`);
-        const format = await probeAudio(upload.bytes);
+        const format = await probeAudio(upload.bytes, config.maxDurationS);
         job.setMeta("format", format);
         await files.save(job, "input", `input.${format.replace(/^ogg-/, "")}`, upload.bytes, upload.file.type || "application/octet-stream");
         return { job, upload };
@@ -148,7 +148,7 @@ export function createApp(config: Config) {
       // Without a model the upload is only decoded (intake); with one it becomes a music job.
       if (!query.model) {
         const { job, upload } = await ctx.acceptUpload(request, query, "intake", INTAKE_STAGES);
-        engine.run(job, (j) => runIntake(j, upload.bytes, files).then(() => {}));
+        engine.run(job, (j) => runIntake(j, upload.bytes, files, config.maxDurationS).then(() => {}));
         return uploadAnswer(job, baseUrl(request));
       }
       models.resolveSeparation(query.model);

@@ -28,7 +28,7 @@ export function jsonError(status: number, message: string, code: string, extra: 
 export function toHttpError(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
   if (e instanceof AudioError) {
-    const status = e.code === "unsupported_format" || e.code === "unsupported_codec" ? 415 : e.code === "empty" ? 400 : 422;
+    const status = e.code === "unsupported_format" || e.code === "unsupported_codec" ? 415 : e.code === "empty" ? 400 : e.code === "too_long" ? 413 : 422;
     return new HttpError(status, e.message, e.code);
   }
   if (e instanceof JobIdError) return new HttpError(409, e.message, "job_id_conflict");

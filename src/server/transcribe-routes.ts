@@ -75,7 +75,7 @@ export function transcribeRoutes(ctx: AppContext, models: ModelRegistry) {
     .post("/transcribe", async ({ request, query, set }) => {
       const { job, upload, req, model } = await start(request, query);
       const word = (field(upload.form, "word_timestamps") ?? query.word_timestamps) === "true";
-      ctx.engine.run(job, (j) => runTranscription(j, upload.bytes, { ...req, wordTimestamps: word }, { load: models.transcriber(model), files: ctx.files }).then(() => {}));
+      ctx.engine.run(job, (j) => runTranscription(j, upload.bytes, { ...req, wordTimestamps: word }, { load: models.transcriber(model), files: ctx.files, maxSeconds: ctx.config.maxDurationS }).then(() => {}));
       if ((field(upload.form, "async") ?? query.async) === "true") {
         set.status = 202;
         const b = base(request);
@@ -101,7 +101,7 @@ export function transcribeRoutes(ctx: AppContext, models: ModelRegistry) {
       const deltas: string[] = [];
       let wake: (() => void) | null = null;
       ctx.engine.run(job, (j) =>
-        runTranscription(j, upload.bytes, { ...req, wordTimestamps: words, onTextDelta: stream ? (d) => { deltas.push(d); wake?.(); } : undefined }, { load: models.transcriber(model), files: ctx.files }).then(() => {}),
+        runTranscription(j, upload.bytes, { ...req, wordTimestamps: words, onTextDelta: stream ? (d) => { deltas.push(d); wake?.(); } : undefined }, { load: models.transcriber(model), files: ctx.files, maxSeconds: ctx.config.maxDurationS }).then(() => {}),
       );
       const headers = { "x-job-id": job.id, "access-control-expose-headers": "X-Job-Id" };
       if (stream) {
