@@ -5,7 +5,7 @@ import { AudioError } from "./errors";
 import { durationOf, toMono, type PcmAudio } from "./pcm";
 import { resample } from "./resample";
 import { sniffFormat, type AudioFormat } from "./sniff";
-import { decodeWav } from "./wav";
+import { wavInfo } from "./wav";
 import type { WorkContext } from "../core/work";
 
 export { decodeAudio, resample, durationOf, toMono, AudioError, sniffFormat };
@@ -46,7 +46,9 @@ export async function probeAudio(bytes: Uint8Array, maxSeconds = 0): Promise<Aud
   if (!format) throw new AudioError("unsupported_format", `not a recognised audio file; supported formats: ${SUPPORTED_FORMATS}`);
   const max = maxSeconds > 0 ? maxSeconds : Infinity;
   if (format === "wav") {
-    const seconds = durationOf(decodeWav(bytes));
+    // the header alone: every field is checked against the bytes present, no samples converted
+    const info = wavInfo(bytes);
+    const seconds = info.frames / info.sampleRate;
     if (seconds > max) throw tooLong(max, seconds);
   } else if (format !== "mp4") {
     const headBytes = Math.min(bytes.length, 256 * 1024);

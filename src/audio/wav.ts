@@ -3,11 +3,14 @@
 import { AudioError } from "./errors";
 import type { PcmAudio } from "./pcm";
 
-export function decodeWav(bytes: Uint8Array): PcmAudio {
+interface WavFormat { format: number; channels: number; rate: number; bits: number; align: number }
+
+/** The fmt fields and the sample bytes of a WAV, every header field checked; no samples converted. */
+function wavLayout(bytes: Uint8Array): { fmt: WavFormat; data: Uint8Array } {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tag = (at: number) => String.fromCharCode(bytes[at]!, bytes[at + 1]!, bytes[at + 2]!, bytes[at + 3]!);
   if (bytes.length < 12 || tag(0) !== "RIFF" || tag(8) !== "WAVE") throw new AudioError("corrupt", "not a RIFF/WAVE file");
-  let fmt: { format: number; channels: number; rate: number; bits: number; align: number } | null = null;
+  let fmt: WavFormat | null = null;
   let pos = 12;
   while (pos + 8 <= bytes.length) {
     const id = tag(pos);
@@ -30,14 +33,15 @@ export function decodeWav(bytes: Uint8Array): PcmAudio {
       if (size > available + 1) {
         throw new AudioError("corrupt", `WAV header claims ${size} bytes of audio but the file holds only ${available}`);
       }
-      return pcmFrom(bytes.subarray(body, body + Math.min(size, available)), fmt);
+      checkFormat(fmt);
+      return { fmt, data: bytes.subarray(body, body + Math.min(size, available)) };
     }
     pos = body + size + (size & 1);
   }
   throw new AudioError("corrupt", fmt ? "WAV file has no data chunk" : "WAV file has no fmt chunk");
 }
 
-function pcmFrom(data: Uint8Array, f: { format: number; channels: number; rate: number; bits: number; align: number }): PcmAudio {
+function checkFormat(f: WavFormat) {
   if (f.rate < 1 || f.rate > 768_000) throw new AudioError("corrupt", `WAV header gives an invalid sample rate of ${f.rate} Hz`);
   if (f.channels < 1 || f.channels > 64) throw new AudioError("corrupt", `WAV header gives ${f.channels} channels`);
   const width = f.bits / 8;
@@ -45,6 +49,22 @@ function pcmFrom(data: Uint8Array, f: { format: number; channels: number; rate: 
   if (!(f.format === 1 || isFloat) || ![1, 2, 3, 4, 8].includes(width) || (isFloat && width < 4)) {
     throw new AudioError("unsupported_codec", `WAV encoding ${f.format} with ${f.bits}-bit samples is not supported (PCM or float only)`);
   }
+}
+
+/** Rate, channels and length of a WAV from its header alone (checked as strictly as decodeWav). */
+export function wavInfo(bytes: Uint8Array): { sampleRate: number; channels: number; frames: number } {
+  const { fmt, data } = wavLayout(bytes);
+  return { sampleRate: fmt.rate, channels: fmt.channels, frames: Math.floor(data.length / ((fmt.bits / 8) * fmt.channels)) };
+}
+
+export function decodeWav(bytes: Uint8Array): PcmAudio {
+  const { fmt, data } = wavLayout(bytes);
+  return pcmFrom(data, fmt);
+}
+
+function pcmFrom(data: Uint8Array, f: WavFormat): PcmAudio {
+  const width = f.bits / 8;
+  const isFloat = f.format === 3;
   const frame = width * f.channels;
   const n = Math.floor(data.length / frame);
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
