@@ -173,6 +173,7 @@ export function createApp(config: Config) {
         throw new HttpError(409, `file ${params.id} is not a stored upload waiting to be processed (status ${j.status})`, "not_processable");
       }
       const opts = { ...(j.meta.separation as SeparateOptions), ...separationOptions(query) };
+      job.setMeta("separation", opts); // what it runs with: the upload's options, overridden by these
       job.setMeta("awaiting_process", false);
       engine.store.keep(job.id);
       const bytes = new Uint8Array(await Bun.file(files.path(j.id, j.results.input!.file!)).arrayBuffer());
