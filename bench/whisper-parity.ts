@@ -2,7 +2,9 @@
 // (1) encoder logits max |diff| for a deterministic mel; (2) transcripts of the harvard clips;
 // (3) with --per-op: every encoder node run alone in both runtimes on the same inputs (onnxruntime-
 // node's intermediates), per op type: how many nodes give different outputs, and the largest |diff|.
-// Usage: bun bench/whisper-parity.ts [--dir models/whisper-tiny.en] [--no-transcribe] [--per-op]
+// With --long, (2) also covers long-harvard.wav (270 s, 10 windows) and the song's true vocal stem,
+// and reports how many words differ where the texts do.
+// Usage: bun bench/whisper-parity.ts [--dir models/whisper-tiny.en] [--no-transcribe] [--long] [--per-op]
 import { readdirSync, readFileSync } from "node:fs";
 import * as W from "../src/whisper/onnx-wire";
 import { join } from "node:path";
@@ -12,6 +14,7 @@ import { quietContext } from "../src/core/work";
 import { loadWhisperModel, type OrtModule } from "../src/whisper/model";
 import { ensureWhisperModel } from "../src/whisper/node";
 import { transcribe } from "../src/whisper/transcribe";
+import { wer } from "../src/whisper/wer";
 
 const args = process.argv.slice(2);
 const dir = args.includes("--dir") ? args[args.indexOf("--dir") + 1]! : ensureWhisperModel("models");
@@ -46,14 +49,25 @@ if (!args.includes("--no-transcribe")) {
     sessionOptions: { executionProviders: ["wasm"], graphOptimizationLevel: "all", logSeverityLevel: 3 },
   } as any);
   const SPEECH = "/work/shared/fixtures/speech";
-  const clips = readdirSync(SPEECH).filter((f) => /^harvard-.*\.wav$/.test(f)).sort();
+  const clips = readdirSync(SPEECH).filter((f) => /^harvard-.*\.wav$/.test(f)).sort().map((f) => join(SPEECH, f));
+  if (args.includes("--long")) clips.push(join(SPEECH, "long-harvard.wav"), "/work/shared/fixtures/song/vocals.wav");
+  const truth: Record<string, string> = JSON.parse(readFileSync(join(SPEECH, "transcripts.json"), "utf8"));
+  try {
+    const lyrics = JSON.parse(readFileSync("/work/shared/fixtures/song/lyrics.json", "utf8"));
+    truth["vocals.wav"] = lyrics.lines.map((l: any) => l.text).join(" ");
+  } catch {}
   let same = 0;
   for (const f of clips) {
-    const audio = await decodeAudio(new Uint8Array(readFileSync(join(SPEECH, f))));
+    const audio = await decodeAudio(new Uint8Array(readFileSync(f)));
     const x = (await transcribe(nm, audio, {}, quietContext())).text.trim();
     const y = (await transcribe(wm, audio, {}, quietContext())).text.trim();
     if (x === y) same++;
-    console.log(`${x === y ? "same" : "DIFF"} ${f}${x === y ? "" : `\n  node: ${x}\n  web:  ${y}`}`);
+    const name = f.split("/").slice(-2).join("/");
+    // where they differ: the web text's word error rate against the node text, as a size of the difference
+    const ref = truth[f.split("/").pop()!];
+    const vsTruth = ref ? `; WER node ${(100 * wer(ref, x)).toFixed(1)}%, web ${(100 * wer(ref, y)).toFixed(1)}%` : "";
+    const gap = x === y ? "" : ` (${(100 * wer(x, y)).toFixed(1)}% of ${x.split(/\s+/).length} words differ${vsTruth})`;
+    console.log(`${x === y ? "same" : "DIFF"} ${name}${gap}${x === y || x.length > 300 ? "" : `\n  node: ${x}\n  web:  ${y}`}`);
   }
   console.log(`transcripts identical: ${same}/${clips.length}`);
 }
