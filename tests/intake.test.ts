@@ -85,6 +85,10 @@ test("audio longer than the duration limit is refused at upload when its length 
     expect(wav.status).toBe(413);
     const wavBody = (await wav.json()) as any;
     expect(wavBody.error).toMatchObject({ code: "too_long", message: "audio is limited to 20.0 s here; this file is 32.0 s long" });
+    // So is an M4A's, from its movie header (its decoder only returns samples once it has them all).
+    const m4a = await upload(strict.url, "/upload", await fixture("song/mixture.m4a"));
+    expect(m4a.status).toBe(413);
+    expect(((await m4a.json()) as any).error).toMatchObject({ code: "too_long", message: "audio is limited to 20.0 s here; this file is 32.0 s long" });
     // An MP3's length is extrapolated from its head (~32 s): under twice the limit it is accepted,
     // and decoding stops as soon as it passes 20 s, while a short job on the same server completes.
     const mp3 = await upload(strict.url, "/upload", await fixture("song/mixture.mp3"));

@@ -4,6 +4,7 @@
 import { AudioError } from "./errors";
 import type { PcmAudio } from "./pcm";
 import { sniffFormat, type AudioFormat } from "./sniff";
+import { mp4Seconds } from "./mp4";
 import { decodeWav } from "./wav";
 import { throwIfAborted, type WorkContext } from "../core/work";
 
@@ -64,6 +65,11 @@ export async function decodeAudio(bytes: Uint8Array, ctx?: WorkContext, limits: 
     const seconds = (pcm.channels[0]?.length ?? 0) / pcm.sampleRate;
     if (seconds > max) throw tooLong(max, seconds);
     return checked(pcm, format);
+  }
+  if (format === "mp4" && max < Infinity) {
+    // its decoder returns every sample at once at the end: check the header's length first
+    const header = mp4Seconds(bytes);
+    if (header !== null && header > max) throw tooLong(max, header);
   }
   const dec = await openDecoder(format);
   const parts: Decoded[] = [];

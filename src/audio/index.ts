@@ -5,6 +5,7 @@ import { AudioError } from "./errors";
 import { durationOf, toMono, type PcmAudio } from "./pcm";
 import { resample } from "./resample";
 import { sniffFormat, type AudioFormat } from "./sniff";
+import { mp4Seconds } from "./mp4";
 import { wavInfo } from "./wav";
 import type { WorkContext } from "../core/work";
 
@@ -36,9 +37,9 @@ export async function prepareAudio(bytes: Uint8Array, opts: PrepareOptions, ctx:
 /**
  * Cheap check that an upload is audio we can decode, done before a job is accepted:
  * sniff the container, and decode the head of compressed files to see real samples. With
- * `maxSeconds`, a WAV over it is refused, and so is a compressed file whose length, extrapolated
- * from its head's bitrate, is over twice it (variable bitrates make that a guess; decoding then
- * enforces the limit exactly).
+ * `maxSeconds`, a WAV or M4A whose header gives a length over it is refused, and so is another
+ * compressed file whose length, extrapolated from its head's bitrate, is over twice it (variable
+ * bitrates make that a guess; decoding then enforces the limit exactly).
  */
 export async function probeAudio(bytes: Uint8Array, maxSeconds = 0): Promise<AudioFormat> {
   if (bytes.length === 0) throw new AudioError("empty", "the file is empty (0 bytes)");
@@ -50,7 +51,10 @@ export async function probeAudio(bytes: Uint8Array, maxSeconds = 0): Promise<Aud
     const info = wavInfo(bytes);
     const seconds = info.frames / info.sampleRate;
     if (seconds > max) throw tooLong(max, seconds);
-  } else if (format !== "mp4") {
+  } else if (format === "mp4") {
+    const seconds = mp4Seconds(bytes); // the movie header's length (decoding M4A needs the whole file)
+    if (seconds !== null && seconds > max) throw tooLong(max, seconds);
+  } else {
     const headBytes = Math.min(bytes.length, 256 * 1024);
     const head = await decodeAudio(bytes.subarray(0, headBytes));
     const estimate = (durationOf(head) * bytes.length) / headBytes;
