@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { decodeAudio } from "../src/audio";
 import { decodeWav, encodeWav } from "../src/audio/wav";
+import { CancelledError } from "../src/core/work";
 import { ModelRegistry } from "../src/server/models";
 import { FIXTURES, openWs, startServer, upload, waitDone, type TestServer } from "./helpers/server";
 
@@ -143,20 +144,22 @@ test("auto_process=false stores the upload; POST /process/{id} cancels cleanly d
   expect(final.stage).toBe("separation");
 }, 300_000);
 
-/** CPU seconds of this process's children (a Demucs worker, if one is running), from /proc. */
-function childCpu(): number {
+/** This process's child processes (a Demucs worker, if one is running), from /proc: [pid, CPU seconds]. */
+function children(): [number, number][] {
   const { readdirSync, readFileSync } = require("node:fs") as typeof import("node:fs");
-  let total = 0;
+  const out: [number, number][] = [];
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) !== process.pid) continue;
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
+      if (Number(fields[1]) !== process.pid || fields[0] === "Z") continue;
+      out.push([Number(pid), (Number(fields[11]) + Number(fields[12])) / 100]);
     } catch {}
   }
-  return total;
+  return out;
 }
+const childCpu = () => children().reduce((sum, [, cpu]) => sum + cpu, 0);
+const childPids = () => children().map(([pid]) => pid);
 
 test("with --concurrency 2, cancelling one music job leaves the other's separation running to completion", async () => {
   const two = await startServer({ modelsDir: join(import.meta.dir, "../models"), concurrency: 2 });
@@ -182,6 +185,41 @@ test("with --concurrency 2, cancelling one music job leaves the other's separati
     await two.close();
   }
 }, 300_000);
+
+test("a cancel while the separation child is still loading stops the load (first start and restart)", async () => {
+  const reg = new ModelRegistry(join(import.meta.dir, "../models"), false, 60_000);
+  const before = new Set(childPids()); // this file's server may hold a child of its own
+  const kids = () => childPids().filter((pid) => !before.has(pid)).length;
+  try {
+    expect(kids()).toBe(0);
+    // The job that starts the shared child is cancelled 100 ms in (loading takes ~0.5-1.5 s).
+    const ac = new AbortController();
+    const p = reg.demucs(ac.signal);
+    await Bun.sleep(100);
+    expect(kids()).toBe(1);
+    const t0 = performance.now();
+    ac.abort();
+    await expect(p).rejects.toBeInstanceOf(CancelledError);
+    expect(performance.now() - t0).toBeLessThan(500);
+    for (let t = 0; t < 20 && kids() > 0; t++) await Bun.sleep(25);
+    expect(kids()).toBe(0);
+    // The next job starts it again; after an idle stop, a request that restarts it is cancelled too.
+    const lease = await reg.demucs();
+    await (lease.model as any).stop();
+    expect(kids()).toBe(0);
+    const ac2 = new AbortController();
+    const q = lease.model.inferSources!(new Float32Array(2 * lease.model.segmentLength), ac2.signal);
+    await Bun.sleep(100);
+    expect(kids()).toBe(1);
+    ac2.abort();
+    await expect(q).rejects.toBeInstanceOf(CancelledError);
+    for (let t = 0; t < 20 && kids() > 0; t++) await Bun.sleep(25);
+    expect(kids()).toBe(0);
+    await lease.release();
+  } finally {
+    await reg.close();
+  }
+}, 60_000);
 
 test("the shared separation child exits after its idle time and comes back for the next job", async () => {
   const reg = new ModelRegistry(join(import.meta.dir, "../models"), false, 300);

@@ -8,8 +8,8 @@ import type { WhisperModel } from "../whisper/model";
 import { renderKaraoke, slice, transcribeVocals } from "./steps";
 
 export interface MusicDeps {
-  /** A separation model for this job alone until `release()`. */
-  demucs: () => Promise<{ model: DemucsModel; release(): Promise<void> }>;
+  /** A separation model for this job alone until `release()`; `signal` cancels its loading. */
+  demucs: (signal?: AbortSignal) => Promise<{ model: DemucsModel; release(): Promise<void> }>;
   whisper: () => Promise<WhisperModel>;
   files: JobFiles;
   /** Longest audio accepted, in seconds (0 or absent: no limit). */
@@ -21,7 +21,7 @@ export async function runMusic(job: Job, bytes: Uint8Array, opts: SeparateOption
   const sep = job.stage("separation", "decoding audio");
   const mix = await prepareAudio(bytes, { sampleRate: 44100, maxSeconds: deps.maxSeconds }, slice(sep, 0, 0.1, "decoding"));
   job.setMeta("duration", Math.round(durationOf(mix) * 1000) / 1000);
-  const lease = await deps.demucs();
+  const lease = await deps.demucs(job.signal);
   let stems;
   try {
     sep.progress(0.1, "separating");

@@ -42,7 +42,7 @@ export function createApp(config: Config) {
   const models = new ModelRegistry(config.modelsDir, !config.offline, config.demucsIdleMs);
 
   const startMusic = (job: Job, bytes: Uint8Array, opts: SeparateOptions) =>
-    engine.run(job, (j) => runMusic(j, bytes, opts, { demucs: () => models.demucs(), whisper: () => models.whisper(), files, maxSeconds: config.maxDurationS }));
+    engine.run(job, (j) => runMusic(j, bytes, opts, { demucs: (signal) => models.demucs(signal), whisper: () => models.whisper(), files, maxSeconds: config.maxDurationS }));
 
   const ctx: AppContext = {
     config, engine, files,

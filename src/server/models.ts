@@ -71,13 +71,15 @@ export class ModelRegistry {
    * segment at once; the shared child serves jobs one after another, and a job that finds it busy
    * (--concurrency > 1) gets a child of its own, so one job's cancel never kills another's work.
    */
-  async demucs(): Promise<{ model: DemucsModel; release(): Promise<void> }> {
+  async demucs(signal?: AbortSignal): Promise<{ model: DemucsModel; release(): Promise<void> }> {
     if (!this.demucsBusy) {
       this.demucsBusy = true;
       if (this.demucsIdle) clearTimeout(this.demucsIdle);
       this.demucsIdle = null;
       try {
-        this.demucsP ??= loadDemucsIsolated({ modelsDir: this.modelsDir });
+        // Only this job waits on a shared child being started (others get their own while it is
+        // busy), so its cancel may stop the start; the next job starts it again.
+        this.demucsP ??= loadDemucsIsolated({ modelsDir: this.modelsDir, signal });
         const model = await this.demucsP;
         const release = async () => {
           this.demucsBusy = false;
@@ -92,7 +94,7 @@ export class ModelRegistry {
         throw e;
       }
     }
-    const own = await loadDemucsIsolated({ modelsDir: this.modelsDir });
+    const own = await loadDemucsIsolated({ modelsDir: this.modelsDir, signal });
     return { model: own, release: () => own.dispose() };
   }
 
