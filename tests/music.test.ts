@@ -246,3 +246,24 @@ test("the shared separation child exits after its idle time and comes back for t
     await reg.close();
   }
 }, 120_000);
+
+test("a separation process that dies mid-job fails that job with a clear message; the next job gets a new one", async () => {
+  const r = await upload(s.url, "/upload?model=demucs", excerpt);
+  const { file_id } = (await r.json()) as any;
+  for (;;) {
+    const p = (await (await fetch(`${s.url}/progress/${file_id}`)).json()) as any;
+    expect(p.status).not.toBe("error");
+    if (/segment 1\/2: \d+%/.test(p.message)) break; // a segment is being computed
+    await Bun.sleep(20);
+  }
+  const pid = (await s.models.demucsPid())!;
+  process.kill(pid, "SIGKILL"); // as the kernel's OOM killer would
+  const failed = await waitDone(s.url, file_id);
+  expect(failed).toMatchObject({ status: "error", stage: "separation" });
+  expect(failed.error).toBe("the separation process ended unexpectedly (SIGKILL); killed, perhaps for lack of memory");
+  // The server goes on: the next music job runs on a new separation process.
+  const next = await upload(s.url, "/upload?model=demucs", excerpt);
+  const done = await waitDone(s.url, ((await next.json()) as any).file_id, 300_000);
+  expect(done.status).toBe("completed");
+  expect(await s.models.demucsPid()).not.toBe(pid);
+}, 300_000);

@@ -341,7 +341,9 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
       }
     }, (type, id) => (type === MSG_SOURCES ? c.pending.get(id)?.into : undefined));
     proc.stdout!.on("data", (d: Uint8Array) => reader.push(d));
-    proc.on("exit", (code, sig) => fail(new Error(`demucs child exited (${sig ?? code})`)));
+    proc.on("exit", (code, sig) =>
+      fail(new Error(`the separation process ended unexpectedly (${sig ?? `exit code ${code}`})${sig === "SIGKILL" ? "; killed, perhaps for lack of memory" : ""}`)),
+    );
     proc.on("error", (e) => fail(e));
     proc.stdin!.on("error", () => {});
     return c;
