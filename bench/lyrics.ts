@@ -1,6 +1,6 @@
 // Lyric timing and WER of the music pipeline on the synthetic song: separation → Whisper with word
 // timing on the vocal stem → lyric lines, against the song's true line starts. Prints figures.
-//   npx bun bench/lyrics.ts [--stem vocals|true-vocals]
+//   npx bun bench/lyrics.ts [--stem vocals|true-vocals] [--beam N]
 // `true-vocals` transcribes the fixture's true vocal stem, isolating Whisper from separation.
 import { join } from "node:path";
 import { decodeWav } from "../src/audio/wav";
@@ -30,7 +30,9 @@ else {
 }
 const t1 = performance.now();
 const whisper = await loadDefaultWhisperModel(join(import.meta.dir, "../models"));
-const out = await transcribe(whisper, vocals, { wordTimestamps: true }, quiet("transcribing"));
+const beamArg = process.argv.indexOf("--beam");
+const beamSize = beamArg > 0 ? Number(process.argv[beamArg + 1]) : 1;
+const out = await transcribe(whisper, vocals, { wordTimestamps: true, beamSize }, quiet("transcribing"));
 const t2 = performance.now();
 process.stderr.write("\n");
 
@@ -48,6 +50,8 @@ const lyricsWer = wer(truth.lines.map((l) => l.text).join(" "), out.text);
 console.log(`source: ${useTrue ? "true vocal stem" : "separated vocal stem (HTDemucs)"}`);
 console.log(`true lines: ${truth.lines.length}, detected lines: ${lines.length}`);
 console.log(`line start |error|: median ${median.toFixed(3)} s, mean ${(errors.reduce((a, b) => a + b, 0) / errors.length).toFixed(3)} s, max ${Math.max(...errors).toFixed(3)} s`);
-console.log(`lyrics WER: ${(100 * lyricsWer).toFixed(1)}%`);
+console.log(`lyrics WER: ${(100 * lyricsWer).toFixed(1)}% (beam size ${beamSize})`);
 console.log(`time: separation ${((t1 - t0) / 1000).toFixed(1)} s, transcription ${((t2 - t1) / 1000).toFixed(1)} s`);
 for (const l of lines) console.log(`  [${l.start.toFixed(2)}] ${l.text}`);
+if (process.argv.includes("--words"))
+  for (const l of lines) console.log(l.words.map((w) => `${w.word}@${w.start.toFixed(2)}-${w.end.toFixed(2)}`).join(" "));

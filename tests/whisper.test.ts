@@ -17,6 +17,7 @@ import { transcribe } from "../src/whisper/transcribe";
 import { medianFilter7 } from "../src/whisper/words";
 import { repeatedWords, SEAM_GAP_S, trimSeamRepeat } from "../src/whisper/seams";
 import { wer } from "../src/whisper/wer";
+import { linesFromSegments } from "../src/formats/lyrics";
 import { WhisperTokenizer } from "../src/whisper/tokenizer";
 
 const MODELS = join(import.meta.dir, "../models");
@@ -439,6 +440,36 @@ describe("long audio: seeking, progress, streaming, cancellation", () => {
     });
     await expect(p).rejects.toBeInstanceOf(CancelledError);
   }, 60_000);
+});
+
+describe("lyric lines", () => {
+  const seg = (spec: string) => {
+    // "word@start-end ..." (beam search's output on the song's separated vocals, first segment)
+    const words = spec.split(" ").map((t) => {
+      const [w, times] = t.split("@");
+      const [a, b] = times!.split("-").map(Number);
+      return { word: ` ${w}`, start: a!, end: b! };
+    });
+    return { start: words[0]!.start, end: words.at(-1)!.end, text: words.map((w) => w.word).join(""), words };
+  };
+
+  test("a segment is split into lines where its words pause: 1 s after any word, 0.5 s after a clause", () => {
+    const lines = linesFromSegments([
+      seg("Walking@2.03-2.44 down@2.44-2.86 the@2.86-3.06 river@3.06-3.36 road,@3.36-4.58 singing@6.08-6.44 all@6.44-6.76 that@6.76-6.98 worked,@6.98-7.28 I@7.52-7.52 know.@7.52-7.77"),
+      seg("no@10-10.2 pause@10.3-10.6 here@10.7-11"),
+      seg("a@20-20.2 long@21.3-21.6 gap.@21.7-22 short@22.7-23 one@23.1-23.3 too@23.9-24.2"),
+    ]);
+    expect(lines.map((l) => [l.start, l.text])).toEqual([
+      [2.03, "Walking down the river road"], // the comma at the break is dropped
+      [6.08, "Singing all that worked, I know."], // capitalised; 0.24 s after "worked," is no break
+      [10, "no pause here"], // unsplit: the segment's own text
+      [20, "a"], // 1.1 s after a plain word
+      [21.3, "Long gap."],
+      [22.7, "Short one too"], // 0.7 s after "gap." breaks, 0.6 s after "one" does not
+    ]);
+    expect(lines[0]!.end).toBe(4.58);
+    expect(lines[1]!.words.map((w) => w.word)).toEqual(["Singing", "all", "that", "worked,", "I", "know."]);
+  });
 });
 
 describe("word timestamps", () => {

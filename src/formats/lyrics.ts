@@ -8,16 +8,40 @@ export interface LyricLine { start: number; end: number; text: string; words: Ly
 
 interface SegmentLike { start: number; end: number; text: string; words?: { word: string; start: number; end: number }[] }
 
-/** One lyric line per transcript segment, timed by its words where they exist. */
+/** Where a sung line ends inside a segment: a pause this long after any word (seconds)… */
+const LINE_PAUSE_S = 1.0;
+/** …or this long after a word that ends a clause (, . ; : ! ?). */
+const CLAUSE_PAUSE_S = 0.5;
+
+/**
+ * Lyric lines from transcript segments, timed by their words where they exist. A segment is one
+ * line unless its words pause inside it (beam search tends to run two sung lines into one
+ * segment): it is split there, dropping a comma left at the break and capitalising what follows.
+ */
 export function linesFromSegments(segments: SegmentLike[]): LyricLine[] {
   const lines: LyricLine[] = [];
   for (const s of segments) {
     const text = s.text.trim();
     if (!text) continue;
     const words = (s.words ?? []).filter((w) => w.word.trim()).map((w) => ({ word: w.word.trim(), start: w.start, end: Math.max(w.start, w.end) }));
-    const start = words[0]?.start ?? s.start;
-    const end = words.at(-1)?.end ?? s.end;
-    lines.push({ start, end: Math.max(end, start), text, words });
+    const breaks: number[] = []; // indices of the words that start a new line
+    for (let i = 1; i < words.length; i++) {
+      const gap = words[i]!.start - words[i - 1]!.end;
+      if (gap >= LINE_PAUSE_S || (gap >= CLAUSE_PAUSE_S && /[,.;:!?]$/.test(words[i - 1]!.word))) breaks.push(i);
+    }
+    if (!breaks.length) {
+      const start = words[0]?.start ?? s.start;
+      const end = words.at(-1)?.end ?? s.end;
+      lines.push({ start, end: Math.max(end, start), text, words });
+      continue;
+    }
+    const bounds = [0, ...breaks, words.length];
+    for (let k = 0; k + 1 < bounds.length; k++) {
+      const part = words.slice(bounds[k], bounds[k + 1]);
+      if (k + 1 < bounds.length - 1) part[part.length - 1] = { ...part.at(-1)!, word: part.at(-1)!.word.replace(/[,;:]$/, "") };
+      if (k > 0) part[0] = { ...part[0]!, word: part[0]!.word.charAt(0).toUpperCase() + part[0]!.word.slice(1) };
+      lines.push({ start: part[0]!.start, end: part.at(-1)!.end, text: part.map((w) => w.word).join(" "), words: part });
+    }
   }
   return lines;
 }
