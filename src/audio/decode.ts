@@ -5,7 +5,7 @@ import { AudioError } from "./errors";
 import type { PcmAudio } from "./pcm";
 import { sniffFormat, type AudioFormat } from "./sniff";
 import { mp4Seconds } from "./mp4";
-import { decodeWav } from "./wav";
+import { decodeWav, wavInfo } from "./wav";
 import { throwIfAborted, type WorkContext } from "../core/work";
 
 interface Decoded { channelData: Float32Array[]; sampleRate: number }
@@ -54,22 +54,33 @@ function fmtDuration(s: number): string {
   return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : m > 0 ? `${m} min ${Math.floor(s - m * 60)} s` : `${s.toFixed(1)} s`;
 }
 
+/**
+ * The length a file's header states: a WAV's from its data size (the header checked as strictly as
+ * decodeWav does), an M4A's from its movie header. Null where only decoding tells (MP3, FLAC, Ogg,
+ * ADTS, or an M4A without a readable header).
+ */
+export function headerSeconds(bytes: Uint8Array, format: AudioFormat): number | null {
+  if (format === "wav") {
+    const info = wavInfo(bytes);
+    return info.frames / info.sampleRate;
+  }
+  return format === "mp4" ? mp4Seconds(bytes) : null;
+}
+
 export async function decodeAudio(bytes: Uint8Array, ctx?: WorkContext, limits: DecodeLimits = {}): Promise<PcmAudio> {
   if (bytes.length === 0) throw new AudioError("empty", "the file is empty (0 bytes)");
   const format = sniffFormat(bytes);
   if (!format) throw new AudioError("unsupported_format", `not a recognised audio file; supported formats: ${SUPPORTED_FORMATS}`);
   const max = limits.maxSeconds && limits.maxSeconds > 0 ? limits.maxSeconds : Infinity;
+  if (max < Infinity) {
+    // Before any samples exist where the header tells (the M4A decoder returns them all at once).
+    const seconds = headerSeconds(bytes, format);
+    if (seconds !== null && seconds > max) throw tooLong(max, seconds);
+  }
   if (format === "wav") {
     const pcm = decodeWav(bytes);
     ctx?.progress(1);
-    const seconds = (pcm.channels[0]?.length ?? 0) / pcm.sampleRate;
-    if (seconds > max) throw tooLong(max, seconds);
     return checked(pcm, format);
-  }
-  if (format === "mp4" && max < Infinity) {
-    // its decoder returns every sample at once at the end: check the header's length first
-    const header = mp4Seconds(bytes);
-    if (header !== null && header > max) throw tooLong(max, header);
   }
   const dec = await openDecoder(format);
   const parts: Decoded[] = [];

@@ -1,12 +1,10 @@
 // The audio API later stages consume: bytes in, PCM at the rate and channel count a model wants.
 // Pure TypeScript + WASM, so the browser worker uses exactly this too.
-import { decodeAudio, SUPPORTED_FORMATS, tooLong } from "./decode";
+import { decodeAudio, headerSeconds, SUPPORTED_FORMATS, tooLong } from "./decode";
 import { AudioError } from "./errors";
 import { durationOf, toMono, type PcmAudio } from "./pcm";
 import { resample } from "./resample";
 import { sniffFormat, type AudioFormat } from "./sniff";
-import { mp4Seconds } from "./mp4";
-import { wavInfo } from "./wav";
 import type { WorkContext } from "../core/work";
 
 export { decodeAudio, resample, durationOf, toMono, AudioError, sniffFormat };
@@ -46,15 +44,11 @@ export async function probeAudio(bytes: Uint8Array, maxSeconds = 0): Promise<Aud
   const format = sniffFormat(bytes);
   if (!format) throw new AudioError("unsupported_format", `not a recognised audio file; supported formats: ${SUPPORTED_FORMATS}`);
   const max = maxSeconds > 0 ? maxSeconds : Infinity;
-  if (format === "wav") {
-    // the header alone: every field is checked against the bytes present, no samples converted
-    const info = wavInfo(bytes);
-    const seconds = info.frames / info.sampleRate;
+  // A WAV's header is checked here (no samples converted); an M4A needs the whole file to decode.
+  const seconds = headerSeconds(bytes, format);
+  if (seconds !== null) {
     if (seconds > max) throw tooLong(max, seconds);
-  } else if (format === "mp4") {
-    const seconds = mp4Seconds(bytes); // the movie header's length (decoding M4A needs the whole file)
-    if (seconds !== null && seconds > max) throw tooLong(max, seconds);
-  } else {
+  } else if (format !== "mp4") {
     const headBytes = Math.min(bytes.length, 256 * 1024);
     const head = await decodeAudio(bytes.subarray(0, headBytes));
     const estimate = (durationOf(head) * bytes.length) / headBytes;

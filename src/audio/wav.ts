@@ -54,8 +54,10 @@ function checkFormat(f: WavFormat) {
 /** Rate, channels and length of a WAV from its header alone (checked as strictly as decodeWav). */
 export function wavInfo(bytes: Uint8Array): { sampleRate: number; channels: number; frames: number } {
   const { fmt, data } = wavLayout(bytes);
-  return { sampleRate: fmt.rate, channels: fmt.channels, frames: Math.floor(data.length / ((fmt.bits / 8) * fmt.channels)) };
+  return { sampleRate: fmt.rate, channels: fmt.channels, frames: frameCount(data, fmt) };
 }
+
+const frameCount = (data: Uint8Array, f: WavFormat) => Math.floor(data.length / ((f.bits / 8) * f.channels));
 
 export function decodeWav(bytes: Uint8Array): PcmAudio {
   const { fmt, data } = wavLayout(bytes);
@@ -66,7 +68,7 @@ function pcmFrom(data: Uint8Array, f: WavFormat): PcmAudio {
   const width = f.bits / 8;
   const isFloat = f.format === 3;
   const frame = width * f.channels;
-  const n = Math.floor(data.length / frame);
+  const n = frameCount(data, f);
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const channels = Array.from({ length: f.channels }, () => new Float32Array(n));
   for (let c = 0; c < f.channels; c++) {

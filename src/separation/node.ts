@@ -267,9 +267,9 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
     DEMUCS_SESSION_OPTIONS: JSON.stringify(sessionOptions),
   };
 
-  // Loading can be cancelled (opts.signal): each process it waits on is killed at once.
+  // Loading can be cancelled (opts.signal): `cancellable` waits on a process and kills it on abort.
   const { signal } = opts;
-  const untilExit = async <T>(proc: ChildProcess, done: Promise<T>): Promise<T> => {
+  const cancellable = async <T>(proc: ChildProcess, done: Promise<T>): Promise<T> => {
     const kill = () => proc.kill("SIGKILL");
     signal?.addEventListener("abort", kill, { once: true });
     try {
@@ -286,7 +286,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   // in JavaScript is gone with that process instead of staying in the separation child's heap.
   if (usesPartsCache(opts) && !readDemucsParts(opts.modelsDir, modelPath)) {
     const proc = spawn(process.execPath, [script], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, DEMUCS_DERIVE_ONLY: "1" } });
-    const code = await untilExit(proc, new Promise<number | null>((res, rej) => {
+    const code = await cancellable(proc, new Promise<number | null>((res, rej) => {
       proc.on("exit", res);
       proc.on("error", rej);
     }));
@@ -355,7 +355,7 @@ export async function loadDemucsIsolated(opts: NodeDemucsOptions = {}): Promise<
   }
 
   const first = get();
-  const info = await untilExit(first.proc, first.ready);
+  const info = await cancellable(first.proc, first.ready);
   if (signal?.aborted) {
     first.proc.kill("SIGKILL");
     throw new CancelledError();
