@@ -1,6 +1,7 @@
 // Whisper bench: WER and speed of our transcriber vs the raw shipped graph (BeamSearch greedy in
 // naive 30 s windows, BpeDecoder stripped, token ids decoded by our tokenizer), side by side.
-// Usage: bun bench/transcribe.ts [--runs N] [--skip-long] [--words] [--text]
+// Usage: bun bench/transcribe.ts [--runs N] [--skip-long] [--words] [--text] [--activations int8|float]
+// (--activations float: ours with float activations, src/whisper/float-matmul.ts; the raw graph stays int8)
 // Each system runs in its own child process, as the server would run it alone: two onnxruntime
 // thread pools in one process on 2 cores slow each other down (measured: ours 1.65x slower on
 // long-harvard beside an idle raw session). The model is loaded and warmed up before the clock
@@ -23,6 +24,7 @@ const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const runs = Number(flag("--runs")) > 0 ? Number(flag("--runs")) : 2;
 const words = args.includes("--words");
+const activations = flag("--activations") === "float" ? "float" : "int8";
 const CLIPS = Array.from({ length: 10 }, (_, i) => `harvard-${String(i + 1).padStart(2, "0")}.wav`);
 const SETS: Record<string, string[]> = { "harvard-01..10": CLIPS, "long-harvard": ["long-harvard.wav"] };
 
@@ -37,7 +39,7 @@ async function load(f: string) {
 /** Child: load one system, warm it up, transcribe one set once, print a JSON line. */
 async function child(which: "ours" | "raw", set: string): Promise<void> {
   const audio = await Promise.all(SETS[set]!.map(load));
-  const model = await loadDefaultWhisperModel("models");
+  const model = await loadDefaultWhisperModel("models", which === "ours" ? activations : "int8");
   let run: (x: Float32Array) => Promise<string>;
   if (which === "ours") {
     run = async (x) => (await transcribe(model, { sampleRate: 16000, channels: [x] }, { wordTimestamps: words }, quietContext())).text;
@@ -75,7 +77,7 @@ async function child(which: "ours" | "raw", set: string): Promise<void> {
 }
 
 function spawnChild(which: string, set: string): ChildResult {
-  const r = spawnSync(process.execPath, [import.meta.path, "--child", which, "--set", set, ...(words ? ["--words"] : [])], {
+  const r = spawnSync(process.execPath, [import.meta.path, "--child", which, "--set", set, ...(words ? ["--words"] : []), "--activations", activations], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
     maxBuffer: 64 << 20,
@@ -118,7 +120,7 @@ for (const [name, files] of Object.entries(SETS)) {
 }
 
 const pct = (x: number) => (100 * x).toFixed(1).padStart(5) + "%";
-console.log(`\nWhisper tiny.en int8, onnxruntime CPU (ours: ${process.env.STEMSCRIBE_ORT === "node" ? "onnxruntime-node" : "C API via bun:ffi"}; raw graph: onnxruntime-node), each system alone in its own process, best of ${runs} run(s)${words ? ", ours with word timestamps" : ""}`);
+console.log(`\nWhisper tiny.en int8, onnxruntime CPU (ours: ${process.env.STEMSCRIBE_ORT === "node" ? "onnxruntime-node" : "C API via bun:ffi"}; raw graph: onnxruntime-node), each system alone in its own process, best of ${runs} run(s)${words ? ", ours with word timestamps" : ""}, ours with ${activations} activations`);
 console.log("set                audio s | ours: WER    time s   RTF   | raw graph: WER  time s   RTF   | time ours/raw | CPU s ours/raw");
 for (const r of rows) {
   console.log(

@@ -3,8 +3,10 @@
 // (3) with --per-op: every encoder node run alone in both runtimes on the same inputs (onnxruntime-
 // node's intermediates), per op type: how many nodes give different outputs, and the largest |diff|.
 // With --long, (2) also covers long-harvard.wav (270 s, 10 windows) and the song's true vocal stem,
-// and reports how many words differ where the texts do.
-// Usage: bun bench/whisper-parity.ts [--dir models/whisper-tiny.en] [--no-transcribe] [--long] [--per-op]
+// and reports how many words differ where the texts do. With --activations float both sides run the
+// model with float activations (src/whisper/float-matmul.ts), and (2) compares the server's own path
+// (loadDefaultWhisperModel: the combined model, onnxruntime's C API under Bun) with the browser's.
+// Usage: bun bench/whisper-parity.ts [--dir models/whisper-tiny.en] [--activations int8|float] [--no-transcribe] [--long] [--per-op]
 import { readdirSync, readFileSync } from "node:fs";
 import * as W from "../src/whisper/onnx-wire";
 import { join } from "node:path";
@@ -12,15 +14,20 @@ import * as nodeOrt from "onnxruntime-node";
 import { decodeAudio } from "../src/audio/decode";
 import { quietContext } from "../src/core/work";
 import { loadWhisperModel, type OrtModule } from "../src/whisper/model";
-import { ensureWhisperModel } from "../src/whisper/node";
+import { floatActivationModel } from "../src/whisper/float-matmul";
+import { ensureWhisperModel, loadDefaultWhisperModel } from "../src/whisper/node";
 import { transcribe } from "../src/whisper/transcribe";
 import { wer } from "../src/whisper/wer";
 
 const args = process.argv.slice(2);
 const dir = args.includes("--dir") ? args[args.indexOf("--dir") + 1]! : ensureWhisperModel("models");
+const floatActs = args.includes("--activations") && args[args.indexOf("--activations") + 1] === "float";
 const web = (await import("onnxruntime-web")) as any;
 web.env.wasm.numThreads = 1;
-const bytes = (f: string) => new Uint8Array(readFileSync(join(dir, f)));
+const bytes = (f: string) => {
+  const b = new Uint8Array(readFileSync(join(dir, f)));
+  return floatActs && f !== "mel.onnx" ? floatActivationModel(b) : b;
+};
 
 // (1) encoder logits
 const mel = new Float32Array(80 * 3000);
@@ -43,7 +50,9 @@ if (!args.includes("--no-transcribe")) {
   // (2) transcripts
   const files = { mel: "mel.onnx", encoder: "encoder.onnx", decoder: "decoder.onnx", decoderAttn: "decoder-attn.onnx" };
   const common = { tokenizer: JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")), config: JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) };
-  const nm = await loadWhisperModel({ ort: nodeOrt as unknown as OrtModule, ...Object.fromEntries(Object.entries(files).map(([k, f]) => [k, join(dir, f)])), ...common } as any);
+  const nm = floatActs
+    ? await loadDefaultWhisperModel(join(dir, ".."), "float")
+    : await loadWhisperModel({ ort: nodeOrt as unknown as OrtModule, ...Object.fromEntries(Object.entries(files).map(([k, f]) => [k, join(dir, f)])), ...common } as any);
   const wm = await loadWhisperModel({
     ort: web as OrtModule, ...Object.fromEntries(Object.entries(files).map(([k, f]) => [k, bytes(f)])), ...common,
     sessionOptions: { executionProviders: ["wasm"], graphOptimizationLevel: "all", logSeverityLevel: 3 },

@@ -1,4 +1,5 @@
 // Server configuration: defaults, overridden by environment variables, overridden by CLI flags.
+import { WHISPER_ACTIVATIONS, type WhisperActivations } from "./whisper/float-matmul";
 /**
  * Allocator setting for the server process, applied by `npm start` (package.json) since it must be
  * in the environment when Bun starts. Bun's allocator (mimalloc) by default hands freed pages back
@@ -29,6 +30,9 @@ export interface Config {
   offline: boolean;
   /** How long the separation child may sit idle before it exits and gives its memory back. */
   demucsIdleMs: number;
+  /** The embedded Whisper's activations (src/whisper/float-matmul.ts): "int8" as shipped, fastest;
+   * "float" gives the in-browser mode the server's transcripts exactly, ~1.5x slower. */
+  whisperActivations: WhisperActivations;
 }
 
 interface Option { flag: string; env: string; key: keyof Config; parse: (v: string) => unknown; help: string }
@@ -37,6 +41,11 @@ const num = (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new Error(`not a non-negative number: ${v}`);
   return n;
+};
+
+const activations = (v: string): WhisperActivations => {
+  if (!(WHISPER_ACTIVATIONS as readonly string[]).includes(v)) throw new Error(`not one of ${WHISPER_ACTIVATIONS.join(", ")}: ${v}`);
+  return v as WhisperActivations;
 };
 
 export const OPTIONS: Option[] = [
@@ -51,6 +60,7 @@ export const OPTIONS: Option[] = [
   { flag: "--cors-origin", env: "STEMSCRIBE_CORS_ORIGIN", key: "corsOrigin", parse: String, help: "Access-Control-Allow-Origin value (default *)" },
   { flag: "--offline", env: "STEMSCRIBE_OFFLINE", key: "offline", parse: (v) => v === "1" || v === "true", help: "refuse Hub model names, never download (true/false, default false)" },
   { flag: "--web-dir", env: "STEMSCRIBE_WEB_DIR", key: "webDir", parse: String, help: "static web UI directory (default ./web)" },
+  { flag: "--whisper-activations", env: "STEMSCRIBE_WHISPER_ACTIVATIONS", key: "whisperActivations", parse: activations, help: "int8 (default, fastest) or float (~1.5x slower; in-browser transcripts then equal the server's)" },
   { flag: "--demucs-idle", env: "STEMSCRIBE_DEMUCS_IDLE_S", key: "demucsIdleMs", parse: (v) => num(v) * 1000, help: "seconds the idle separation process keeps its ~1.2 GB before exiting (default 120)" },
 ];
 
@@ -67,6 +77,7 @@ export const DEFAULTS: Config = {
   webDir: "./web",
   offline: false,
   demucsIdleMs: 120_000,
+  whisperActivations: "int8",
 };
 
 export function loadConfig(argv: string[] = [], env: Record<string, string | undefined> = {}): Config {

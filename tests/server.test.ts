@@ -318,4 +318,12 @@ describe("startup", () => {
     const prefix = Object.entries(SERVER_ENV).map(([k, v]) => `${k}=\${${k}:-${v}} `).join("");
     expect(pkg.scripts.start).toBe(`${prefix}bun src/server.ts`);
   });
+
+  test("--whisper-activations takes int8 (the default) or float, from a flag or the environment", async () => {
+    const { loadConfig } = await import("../src/config");
+    expect(loadConfig([]).whisperActivations).toBe("int8");
+    expect(loadConfig(["--whisper-activations", "float"]).whisperActivations).toBe("float");
+    expect(loadConfig([], { STEMSCRIBE_WHISPER_ACTIVATIONS: "float" }).whisperActivations).toBe("float");
+    expect(() => loadConfig(["--whisper-activations=fp16"])).toThrow("not one of int8, float: fp16");
+  });
 });

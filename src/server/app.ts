@@ -39,7 +39,7 @@ export function createApp(config: Config) {
     onExpire: (job) => files.remove(job.id),
   });
   let server: Server<unknown> | null = null;
-  const models = new ModelRegistry(config.modelsDir, !config.offline, config.demucsIdleMs);
+  const models = new ModelRegistry(config.modelsDir, !config.offline, config.demucsIdleMs, config.whisperActivations);
 
   const startMusic = (job: Job, bytes: Uint8Array, opts: SeparateOptions) =>
     engine.run(job, (j) => runMusic(j, bytes, opts, { demucs: (signal) => models.demucs(signal), whisper: () => models.whisper(), files, maxSeconds: config.maxDurationS }));

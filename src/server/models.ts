@@ -3,6 +3,7 @@ import type { DemucsModel } from "../separation";
 import { loadDemucsIsolated, type IsolatedDemucsModel } from "../separation/node";
 import type { Transcriber } from "../pipelines/transcription";
 import { loadHubWhisper } from "../whisper/hub";
+import type { WhisperActivations } from "../whisper/float-matmul";
 import { loadDefaultWhisperModel } from "../whisper/node";
 import { transcribe } from "../whisper/transcribe";
 import type { WorkContext } from "../core/work";
@@ -23,6 +24,8 @@ export class ModelRegistry {
     /** The shared separation child exits after this long unused (its ~1.2 GB, which its allocator
      * keeps while it lives, goes back to the OS); the next job starts it again (~1.5 s). */
     private demucsIdleMs = 120_000,
+    /** How the embedded Whisper runs (float-matmul.ts); the in-browser mode follows it. */
+    readonly whisperActivations: WhisperActivations = "int8",
   ) {}
 
   whisperChoices() {
@@ -111,6 +114,6 @@ export class ModelRegistry {
   }
 
   whisper(_name = DEFAULT_WHISPER): Promise<WhisperModel> {
-    return loadDefaultWhisperModel(this.modelsDir);
+    return loadDefaultWhisperModel(this.modelsDir, this.whisperActivations);
   }
 }

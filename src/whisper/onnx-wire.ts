@@ -197,6 +197,37 @@ export function attrInt(a: WireField[] | undefined): number | undefined {
   return v === undefined ? undefined : Number(BigInt.asIntN(64, v));
 }
 
+/** A tensor initializer's shape, element type and payload (little-endian, one element per
+ * element size; int32_data-packed bytes are widened back to one byte each). */
+export interface OnnxTensor {
+  dims: number[];
+  dataType: number;
+  data: Uint8Array;
+}
+
+function packedVarints(b: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let pos = 0; pos < b.length; ) {
+    const [v, next] = readVarint(b, pos);
+    out.push(Number(BigInt.asIntN(64, v)));
+    pos = next;
+  }
+  return out;
+}
+
+/** Reads an initializer record (GraphProto field 5). External data is not supported. */
+export function readTensor(f: WireField): OnnxTensor {
+  const t: OnnxTensor = { dims: [], dataType: 0, data: new Uint8Array(0) };
+  for (const x of readFields(f.bytes!)) {
+    if (x.field === 1) t.dims.push(...(x.varint !== undefined ? [Number(x.varint)] : packedVarints(x.bytes!)));
+    else if (x.field === 2) t.dataType = Number(x.varint);
+    else if (x.field === 9 || x.field === 4) t.data = x.bytes!; // raw_data, packed float_data
+    else if (x.field === 5) t.data = Uint8Array.from(packedVarints(x.bytes!), (v) => v & 0xff); // int32_data of 8-bit types
+    else if (x.field === 13 || (x.field === 14 && x.varint !== 0n)) throw new Error("ONNX tensor with external data");
+  }
+  return t;
+}
+
 /** Every value name a graph (and its nested subgraphs) reads but does not define itself. */
 export function freeInputs(g: OnnxGraph): Set<string> {
   const defined = new Set<string>([...g.inputs, ...g.initializers.keys()]);
@@ -255,6 +286,12 @@ export function int64InitRecord(name: string, dims: number[], values: number[]):
   const dv = new DataView(raw.buffer);
   values.forEach((v, i) => dv.setBigInt64(i * 8, BigInt(v), true));
   return lenField(5, [...dims.map((d) => varintField(1, d)), varintField(2, 7 /* INT64 */), stringField(8, name), lenField(9, [raw])]);
+}
+
+/** An encoded float initializer record (GraphProto field 5). */
+export function floatInitRecord(name: string, dims: number[], data: Float32Array): Uint8Array {
+  const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return lenField(5, [...dims.map((d) => varintField(1, d)), varintField(2, 1 /* FLOAT */), stringField(8, name), lenField(9, [raw])]);
 }
 
 /** An encoded ValueInfoProto for a tensor of ONNX element type `elemType` (1 float, 6 int32, 7 int64),

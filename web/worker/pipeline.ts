@@ -1,6 +1,6 @@
 // In-browser pipeline worker: the server's pipeline cores (src/audio, src/whisper, src/separation,
-// src/formats) on onnxruntime-web: separation on WebGPU where available, else WASM; Whisper (int8)
-// on WASM (see loadWhisper). Bundled by the server
+// src/formats) on onnxruntime-web: separation on WebGPU where available, else WASM; Whisper on
+// WASM, with the server's choice of activations (see loadWhisper). Bundled by the server
 // (src/server/web.ts → /bundle/pipeline.js). It fetches only static files: onnxruntime's runtime
 // from /vendor/ort/ and model files from /models/. The audio never leaves the page.
 //
@@ -12,6 +12,7 @@
 import { prepareAudio, durationOf } from "../../src/audio";
 import { CancelledError, type WorkContext } from "../../src/core/work";
 import { renderKaraoke, transcribeVocals, transcriptOutputs, type Output } from "../../src/pipelines/steps";
+import { floatActivationModel, type WhisperActivations } from "../../src/whisper/float-matmul";
 import { loadWhisperModel, type OrtModule, type WhisperModel } from "../../src/whisper/model";
 import { transcribe } from "../../src/whisper/transcribe";
 import { loadDemucs, separate, type DemucsModel } from "../../src/separation";
@@ -175,22 +176,32 @@ async function fetchAll(urls: string[], ctx: WorkContext, from: number, to: numb
 // Whisper always runs on WASM, WebGPU or not: its int8 matmuls (MatMulInteger, DynamicQuantizeLinear)
 // have no WebGPU kernels, so on the WebGPU EP they run on the CPU anyway, behind 116 GPU<->CPU copies
 // per encoder run (SwiftShader here: 79 s instead of 7 s for a clip), and the float kernels left on
-// the GPU round differently again, moving the text further from the server's (WASM's already differs
-// on some clips; see the README).
+// the GPU round differently again, moving the text further from the server's. On WASM the text is
+// the server's where the server runs float activations (it says so in runtime.json), and differs on
+// some clips with int8 activations (README, "Known difference"). With float activations WebGPU would
+// have kernels for everything, but its rounding would part from the server's again.
 let whisperP: Promise<WhisperModel> | null = null;
 let whisperWords = false;
+let whisperActivations: WhisperActivations = "int8";
 async function loadWhisper(words: boolean, ctx: WorkContext, from: number, to: number): Promise<WhisperModel> {
   if (whisperP && (whisperWords || !words)) return whisperP;
   whisperWords = words;
   whisperP = (async () => {
     const ort = await loadOrt("wasm");
-    const [tokenizer, config] = await Promise.all(["tokenizer.json", "config.json"].map(async (f) => {
+    const [tokenizer, config, runtime] = await Promise.all(["tokenizer.json", "config.json", "runtime.json"].map(async (f) => {
       const r = await fetch(WHISPER_BASE + f, { signal: ctx.signal });
+      if (!r.ok && f === "runtime.json") return {}; // a server without it runs the model as shipped
       if (!r.ok) throw new FriendlyError(`the Whisper model is not installed on this server (${f}: HTTP ${r.status}); run scripts/prepare-whisper.ts`, "model_missing");
       return r.json();
     }));
     const names = ["mel.onnx", "encoder.onnx", "decoder.onnx", ...(words ? ["decoder-attn.onnx"] : [])];
-    const [mel, encoder, decoder, decoderAttn] = await fetchAll(names.map((n) => WHISPER_BASE + n), ctx, from, from + (to - from) * 0.85);
+    let [mel, encoder, decoder, decoderAttn] = await fetchAll(names.map((n) => WHISPER_BASE + n), ctx, from, from + (to - from) * 0.85);
+    // Run the model as the server does (float-matmul.ts): the same rewrite of the same files.
+    whisperActivations = (runtime as { activations?: WhisperActivations }).activations === "float" ? "float" : "int8";
+    if (whisperActivations === "float") {
+      ctx.progress(from + (to - from) * 0.87, "float activations");
+      [encoder, decoder, decoderAttn] = [encoder, decoder, decoderAttn].map((b) => b && floatActivationModel(b));
+    }
     ctx.progress(from + (to - from) * 0.9, "starting onnxruntime (wasm)");
     const model = await loadWhisperModel({ ort, mel: mel!, encoder: encoder!, decoder: decoder!, decoderAttn, tokenizer, config, sessionOptions: sessionOptions("wasm") });
     if (decoderAttn) await model.decoderAttn();
@@ -229,7 +240,7 @@ async function runTranscription(msg: RunMsg, ctxFor: CtxFor, signal: AbortSignal
   const words = msg.options.wordTimestamps !== false;
   const load = ctxFor("loading");
   const model = await loadWhisper(words, load, 0, 1);
-  load.progress(1, "model ready (wasm)");
+  load.progress(1, `model ready (wasm, ${whisperActivations} activations)`);
   const pre = ctxFor("preprocessing");
   const pcm = await prepareAudio(new Uint8Array(msg.bytes), { sampleRate: 16000, mono: true }, pre);
   const duration = Math.round(durationOf(pcm) * 1000) / 1000;
@@ -238,7 +249,7 @@ async function runTranscription(msg: RunMsg, ctxFor: CtxFor, signal: AbortSignal
   tr.progress(1);
   if (signal.aborted) throw new CancelledError();
   const fin = ctxFor("finalizing");
-  const result = { text: out.text, job_id: msg.id, segments: out.segments, language: out.language, duration, backend: "wasm" };
+  const result = { text: out.text, job_id: msg.id, segments: out.segments, language: out.language, duration, backend: "wasm", activations: whisperActivations };
   const files = transcriptOutputs(result).map(blobFile);
   fin.progress(1, "done");
   post({ type: "done", id: msg.id, result, files });
@@ -281,7 +292,7 @@ async function runMusic(msg: RunMsg, backend: Backend, ctxFor: CtxFor, signal: A
 
   const files: BlobFile[] = [];
   await renderKaraoke(stems, lines, ctxFor("karaoke"), (o) => files.push(blobFile(o)));
-  post({ type: "done", id: msg.id, result: { text: transcript.text, job_id: msg.id, segments: transcript.segments, duration, backend: used }, lines, files });
+  post({ type: "done", id: msg.id, result: { text: transcript.text, job_id: msg.id, segments: transcript.segments, duration, backend: used, activations: whisperActivations }, lines, files });
 }
 
 interface BlobFile { name: string; content_type: string; data: Blob }
