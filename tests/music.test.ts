@@ -88,15 +88,18 @@ test("a model that is not installed gets a 400 naming the choices", async () => 
   expect(((await r.json()) as any).error.message).toContain("demucs");
 });
 
-test("demucs' options (overlap, shifts, segment) are validated and reach the separation, from /upload and /process", async () => {
+test("demucs' options (overlap, shifts, segment, transition_power) are validated and reach the separation, from /upload and /process", async () => {
   const bad = await upload(s.url, "/upload?model=demucs&overlap=2", excerpt);
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as any).error).toMatchObject({ code: "invalid_value", message: "overlap must be a number from 0 to 0.99" });
+  const badPower = await upload(s.url, "/upload?model=demucs&transition_power=-1", excerpt);
+  expect(badPower.status).toBe(400);
+  expect(((await badPower.json()) as any).error.message).toBe("transition_power must be a number from 0 to 10");
   const r = await upload(s.url, "/upload?model=demucs&auto_process=false&segment=3.9&overlap=0.5", excerpt);
   const { file_id } = (await r.json()) as any;
-  expect((await fetch(`${s.url}/process/${file_id}?shifts=1`, { method: "POST" })).status).toBe(200);
+  expect((await fetch(`${s.url}/process/${file_id}?shifts=1&transition_power=1`, { method: "POST" })).status).toBe(200);
   const job = (await (await fetch(`${s.url}/jobs/${file_id}`)).json()) as any;
-  expect(job.meta.separation).toEqual({ segment: 3.9, overlap: 0.5, shifts: 1 });
+  expect(job.meta.separation).toEqual({ segment: 3.9, overlap: 0.5, shifts: 1, transitionPower: 1 });
   // 8 s in 3.9 s segments every 1.95 s: 5 model calls (the defaults make 2), then cancel.
   for (;;) {
     const p = (await (await fetch(`${s.url}/progress/${file_id}`)).json()) as any;

@@ -16,6 +16,7 @@ import {
   stereoSpec,
   STEMS,
   transitionWeights,
+  DEFAULT_TRANSITION_POWER,
   type DemucsModel,
   type StemName,
 } from "../src/separation";
@@ -99,10 +100,42 @@ describe("HTDemucs spectrogram", () => {
     expect(Math.abs(at(2, 100))).toBeLessThan(1e-3);
   });
 
-  test("transition weights are demucs' triangle", () => {
+  test("transition weights are demucs' triangle, to transition_power", () => {
     const f32 = (a: number[]) => Float32Array.from(a);
     expect(transitionWeights(10)).toEqual(f32([1, 2, 3, 4, 5, 5, 4, 3, 2, 1].map((v) => v / 5)));
     expect(transitionWeights(7)).toEqual(f32([1, 2, 3, 4, 3, 2, 1].map((v) => v / 4))); // 7 // 2 = 3, then 4..1
+    expect(transitionWeights(7, 0.5)).toEqual(f32([1, 2, 3, 4, 3, 2, 1].map((v) => Math.sqrt(v / 4))));
+    expect(transitionWeights(4, 0)).toEqual(f32([1, 1, 1, 1]));
+  });
+
+  test("the overlap-add cross-fades with the transition weights to the chosen power (default 0.25)", async () => {
+    // A stand-in whose every source is the number of the call: where two segments overlap, the
+    // output is their weighted mean, which tells the weights apart.
+    const SEG = 1000;
+    let calls = 0;
+    const counting: DemucsModel = {
+      sampleRate: RATE, audioChannels: 2, segmentLength: SEG, frames: 1, sources: STEMS,
+      infer: () => { throw new Error("unused"); },
+      inferSources: async () => new Float32Array(4 * 2 * SEG).fill(++calls),
+      dispose: async () => {},
+    };
+    const x = new Float32Array(1750).fill(0.5);
+    const at = 850; // segments start at 0 and 750: in both, 150 samples into the second
+    for (const [opts, power] of [[{}, DEFAULT_TRANSITION_POWER], [{ transitionPower: 1 }, 1], [{ transitionPower: 0 }, 0]] as const) {
+      calls = 0;
+      const out = await separate(counting, { sampleRate: RATE, channels: [x, x] }, { ...opts, normalize: false }, ctxWith());
+      const w = transitionWeights(SEG, power);
+      const expected = (w[at]! * 1 + w[at - 750]! * 2) / (w[at]! + w[at - 750]!);
+      expect(out.drums.channels[0]![at]!).toBeCloseTo(expected, 5);
+      expect(out.vocals.channels[1]![100]!).toBe(1); // only the first segment there
+    }
+    expect(DEFAULT_TRANSITION_POWER).toBe(0.25);
+    // 0.25 sits between demucs' linear cross-fade and a plain mean
+    const lin = transitionWeights(SEG, 1), quarter = transitionWeights(SEG, 0.25);
+    const mean = (w: Float32Array) => (w[at]! + 2 * w[at - 750]!) / (w[at]! + w[at - 750]!);
+    expect(mean(quarter)).toBeGreaterThan(mean(lin));
+    expect(mean(quarter)).toBeLessThan(1.5);
+    await expect(separate(counting, { sampleRate: RATE, channels: [x, x] }, { transitionPower: -1 }, ctxWith())).rejects.toThrow("transitionPower must be in [0, 10]");
   });
 });
 

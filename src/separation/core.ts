@@ -8,7 +8,8 @@
 //   for drums / bass / other / vocals.
 // - Segments of `segment` seconds start every (1 - overlap) * segment; each is fed to the model with
 //   real audio as context up to the model's 7.8 s (demucs' TensorChunk.padded), and the centre of the
-//   output is overlap-added with demucs' triangular transition weights, normalised by the weight sum.
+//   output is overlap-added with demucs' triangular transition weights raised to `transitionPower`
+//   (0.25 here, 1 in demucs: see SeparateOptions), normalised by the weight sum.
 // - `shifts` runs that many passes, each starting a random 0..0.5 s earlier on zero-padded input
 //   (demucs' random shift trick), and averages them. Passes are interleaved in time order so output
 //   still streams.
@@ -21,15 +22,18 @@ import { throwIfAborted, type WorkContext } from "../core/work";
 import { stereoISpecAdd, stereoSpec } from "./dsp";
 import { STEMS, type DemucsModel, type PartProgress, type SeparateOptions, type StemName, type StemSink, type Stems } from "./types";
 
-/** demucs' transition weights: 1..n/2 then (n - n/2)..1, divided by the max. */
-export function transitionWeights(n: number): Float32Array {
+/** See SeparateOptions.transitionPower. */
+export const DEFAULT_TRANSITION_POWER = 0.25;
+
+/** demucs' transition weights: 1..n/2 then (n - n/2)..1, divided by the max, to the power `power`. */
+export function transitionWeights(n: number, power = 1): Float32Array {
   const w = new Float32Array(n);
   const half = Math.floor(n / 2);
   for (let i = 0; i < half; i++) w[i] = i + 1;
   for (let i = half; i < n; i++) w[i] = n - i;
   let max = 0;
   for (let i = 0; i < n; i++) if (w[i]! > max) max = w[i]!;
-  for (let i = 0; i < n; i++) w[i]! /= max;
+  for (let i = 0; i < n; i++) w[i] = power === 1 ? w[i]! / max : (w[i]! / max) ** power;
   return w;
 }
 
@@ -112,8 +116,10 @@ export async function separate(
 ): Promise<Stems> {
   const overlap = opts.overlap ?? 0.25;
   const shifts = Math.max(0, Math.floor(opts.shifts ?? 0));
+  const power = opts.transitionPower ?? DEFAULT_TRANSITION_POWER;
   const random = opts.random ?? Math.random;
   if (!(overlap >= 0 && overlap < 1)) throw new RangeError(`overlap must be in [0, 1), got ${overlap}`);
+  if (!(power >= 0 && power <= 10)) throw new RangeError(`transitionPower must be in [0, 10], got ${power}`);
   if (audio.channels.length === 0) throw new RangeError("audio has no channels");
   const rate = model.sampleRate;
   const SEG = model.segmentLength;
@@ -176,7 +182,7 @@ export async function separate(
     });
   }
   const W = seglen;
-  const weight = transitionWeights(seglen);
+  const weight = transitionWeights(seglen, power);
 
   const waveIn = new Float32Array(2 * SEG);
   const specIn = model.inferSources ? undefined : new Float32Array(4 * 2048 * model.frames);

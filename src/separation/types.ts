@@ -53,6 +53,13 @@ export interface SeparateOptions {
   shifts?: number;
   /** Segment length in seconds, at most the model's 7.8 s (default: the model's). */
   segment?: number;
+  /**
+   * Exponent of the overlap-add's transition weights, as demucs' `transition_power` (demucs' default
+   * 1, its triangle). Default here DEFAULT_TRANSITION_POWER (0.25): a flatter cross-fade averages the
+   * two overlapping segments' estimates over more of the overlap, +0.005-0.04 dB SDR on every stem of
+   * three remixes of the fixture song held out from the bench (bench/NOTES.md, session 11).
+   */
+  transitionPower?: number;
   /** Random source for `shifts` (default Math.random); give a seeded one for reproducible output. */
   random?: () => number;
   /**

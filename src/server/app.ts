@@ -224,6 +224,8 @@ function separationOptions(q: Record<string, string | undefined>): SeparateOptio
   const overlap = num("overlap", 0, 0.99);
   const shifts = num("shifts", 0, 10);
   const segment = num("segment", 1, 7.8);
+  const power = num("transition_power", 0, 10);
+  if (power !== undefined) opts.transitionPower = power;
   if (overlap !== undefined) opts.overlap = overlap;
   if (shifts !== undefined) opts.shifts = Math.floor(shifts);
   if (segment !== undefined) opts.segment = segment;
