@@ -54,8 +54,9 @@ function dequantize(q: W.OnnxTensor, zero: W.OnnxTensor, scale: W.OnnxTensor): F
  * `sub` (a GraphProto) with every DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul chain
  * replaced by a float MatMul. `initializer` looks up the weights (the subgraph's or an enclosing
  * graph's); the dequantized weights are added to `made` (name -> initializer record) once each, so
- * subgraphs that share weights share them dequantized too. Unchanged when no chain is found; throws
- * on a chain of an unexpected shape rather than leaving a half-quantized graph.
+ * subgraphs that share weights share them dequantized too. Graph attributes (If branches) are
+ * rewritten as well. Throws on a chain of an unexpected shape rather than leaving a half-quantized
+ * graph.
  */
 export function floatActivationMatMuls(sub: Uint8Array, initializer: (name: string) => W.WireField | undefined, made: Map<string, Uint8Array>): Uint8Array {
   const g = W.parseGraph(sub);
@@ -127,8 +128,7 @@ export function floatActivationMatMuls(sub: Uint8Array, initializer: (name: stri
 
 /** The node with its graph attributes (If branches) rewritten too; its own record if it has none. */
 function withSubgraphs(n: W.OnnxNode, initializer: (name: string) => W.WireField | undefined, made: Map<string, Uint8Array>): Uint8Array {
-  const graphs = [...n.attributes].filter(([, a]) => W.attrGraph(a));
-  if (!graphs.length) return n.raw;
+  if (![...n.attributes.values()].some((a) => W.attrGraph(a))) return n.raw;
   const fields = W.readFields(W.readFields(n.raw)[0]!.bytes!);
   return W.lenField(1, fields.map((f) => {
     if (f.field !== 5) return f.raw;
