@@ -72,7 +72,7 @@ export function loadDefaultWhisperModel(modelsDir: string, activations: WhisperA
         encoder: join(dir, "encoder.onnx"),
         decoder: join(dir, "decoder.onnx"),
         decoderAttn: join(dir, "decoder-attn.onnx"),
-        // replaces encoder/decoder/decoder-attn in this process; rewritten at load (~1 s) rather
+        // replaces encoder/decoder/decoder-attn in this process; rewritten at load (~0.7 s) rather
         // than derived, so the served int8 files stay what the browser downloads and rewrites alike
         combined: activations === "float" ? floatActivationModel(new Uint8Array(readFileSync(combined))) : combined,
         tokenizer: JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")),
