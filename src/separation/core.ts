@@ -33,7 +33,7 @@ export function transitionWeights(n: number, power = 1): Float32Array {
   for (let i = half; i < n; i++) w[i] = n - i;
   let max = 0;
   for (let i = 0; i < n; i++) if (w[i]! > max) max = w[i]!;
-  for (let i = 0; i < n; i++) w[i] = power === 1 ? w[i]! / max : (w[i]! / max) ** power;
+  for (let i = 0; i < n; i++) w[i] = (w[i]! / max) ** power; // x ** 1 is x exactly
   return w;
 }
 

@@ -14,6 +14,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Config } from "../config";
 import { HttpError } from "./errors";
+import { WHISPER_DIR_NAME } from "../whisper/node";
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8", onnx: "application/octet-stream", bin: "application/octet-stream", json: "application/json",
@@ -130,7 +131,7 @@ export function webRoutes(config: Config) {
   const app = new Elysia({ name: "web", seed: `${webDir}|${modelsDir}|${config.whisperActivations}` })
     // How this server runs the embedded Whisper: the in-browser mode runs it the same way, so that
     // its transcripts can equal the server's (src/whisper/float-matmul.ts). Not a file: it is config.
-    .get("/models/whisper-tiny.en/runtime.json", () => new Response(JSON.stringify({ activations: config.whisperActivations }), {
+    .get(`/models/${WHISPER_DIR_NAME}/runtime.json`, () => new Response(JSON.stringify({ activations: config.whisperActivations }), {
       headers: { "content-type": "application/json", "cache-control": "no-cache" },
     }))
     .get("/models/*", ({ params, request }) => {

@@ -38,11 +38,6 @@ function dequantize(q: W.OnnxTensor, zero: W.OnnxTensor, scale: W.OnnxTensor): F
   const s = elements(scale);
   const cols = q.dims[q.dims.length - 1]!;
   const out = new Float32Array(v.length);
-  if (z.length === 1 && s.length === 1) {
-    const [z0, s0] = [z[0]!, s[0]!];
-    for (let i = 0; i < v.length; i++) out[i] = (v[i]! - z0) * s0;
-    return out;
-  }
   for (let i = 0; i < v.length; i++) {
     const c = i % cols;
     out[i] = (v[i]! - z[z.length === 1 ? 0 : c]!) * s[s.length === 1 ? 0 : c]!;
